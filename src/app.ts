@@ -1,0 +1,71 @@
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
+import type { Config } from './config.js'
+import { registerErrorHandling } from './http/errors.js'
+import { registerAuthenticate } from './http/plugins/authenticate.js'
+import { registerRequestId, requestIdFrom } from './http/plugins/request-id.js'
+import { health } from './http/routes/ops/health.js'
+import { getMe } from './http/routes/users/get-me.js'
+import { loginUser } from './http/routes/users/login-user.js'
+import { logoutUser } from './http/routes/users/logout-user.js'
+import { refreshToken } from './http/routes/users/refresh-token.js'
+import { registerUser } from './http/routes/users/register-user.js'
+import type { App } from './http/types.js'
+import type { Database } from './infra/db.js'
+import type { Logger } from './infra/logger.js'
+import type { DB } from './schema.js'
+import { AccessTokens } from './users/access-tokens.js'
+import { RefreshTokensRepository } from './users/refresh-tokens-repository.js'
+import { UsersRepository } from './users/users-repository.js'
+import { UsersService } from './users/users-service.js'
+
+export interface AppDeps {
+  database: Database<DB>
+  logger: Logger
+}
+
+/** Builds the HTTP application from resolved config and open connections; does no I/O itself. */
+export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
+  if (!config.jwtSecret) throw new Error('buildApp needs config.jwtSecret (see resolveSecrets)')
+  const { db } = deps.database
+  const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds)
+  const users = new UsersService({
+    users: new UsersRepository(db),
+    refreshTokens: new RefreshTokensRepository(db),
+    accessTokens,
+    refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+  })
+
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    genReqId: requestIdFrom,
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    trustProxy: true,
+    ajv: { customOptions: { removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  registerRequestId(app)
+  registerErrorHandling(app)
+  registerAuthenticate(app, accessTokens)
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Satchel', version: '0.1.0', description: 'File sharing and management' },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger())
+
+  health(app, [{ name: 'database', check: () => deps.database.ping() }])
+  registerUser(app, users)
+  loginUser(app, users)
+  refreshToken(app, users)
+  logoutUser(app, users)
+  getMe(app, users)
+  return app
+}

@@ -1,0 +1,149 @@
+import { type Static, Type } from '@fastify/type-provider-typebox'
+import { Value } from 'typebox/value'
+
+const Boolish = (fallback: 'true' | 'false') =>
+  Type.Union([Type.Literal('true'), Type.Literal('false')], { default: fallback })
+const Int = (min: number, fallback: number, max = Number.MAX_SAFE_INTEGER) =>
+  Type.Integer({ minimum: min, maximum: max, default: fallback })
+
+/** Environment variables, as documented in the README; the one source of configuration. */
+const EnvSchema = Type.Object({
+  PORT: Int(0, 8080, 65535),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  DATA_DIR: Type.String({ minLength: 1, default: './data' }),
+  LOG_LEVEL: Type.Union(
+    [
+      Type.Literal('fatal'),
+      Type.Literal('error'),
+      Type.Literal('warn'),
+      Type.Literal('info'),
+      Type.Literal('debug'),
+      Type.Literal('trace'),
+      Type.Literal('silent'),
+    ],
+    { default: 'info' },
+  ),
+  DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  STORAGE_DRIVER: Type.Union([Type.Literal('local'), Type.Literal('s3')], { default: 'local' }),
+  S3_BUCKET: Type.Optional(Type.String({ minLength: 3 })),
+  S3_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
+  S3_REGION: Type.String({ minLength: 1, default: 'us-east-1' }),
+  S3_ACCESS_KEY_ID: Type.Optional(Type.String({ minLength: 1 })),
+  S3_SECRET_ACCESS_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  S3_FORCE_PATH_STYLE: Boolish('false'),
+  S3_PART_SIZE_MB: Int(5, 8, 5120),
+  S3_QUEUE_SIZE: Int(1, 4, 64),
+  PUBLIC_BASE_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  MAX_UPLOAD_BYTES: Int(1, 5 * 1024 ** 3),
+  MAX_PARTS_PER_UPLOAD: Int(1, 10, 1000),
+  RATE_LIMIT_PER_MINUTE: Int(1, 100),
+  CACHE_TTL_SECONDS: Int(1, 300),
+  SWEEP_INTERVAL_SECONDS: Int(1, 60),
+  UPLOAD_GRACE_SECONDS: Int(60, 24 * 3600),
+  ACCESS_TOKEN_TTL_SECONDS: Int(60, 15 * 60, 24 * 3600),
+  REFRESH_TOKEN_TTL_SECONDS: Int(300, 30 * 24 * 3600),
+  SIGNED_URL_TTL_SECONDS: Int(60, 3600, 7 * 24 * 3600),
+})
+type Env = Static<typeof EnvSchema>
+
+export type LogLevel = Env['LOG_LEVEL']
+
+export interface S3Config {
+  bucket: string
+  endpoint?: string
+  region: string
+  accessKeyId?: string
+  secretAccessKey?: string
+  forcePathStyle: boolean
+  partSizeBytes: number
+  queueSize: number
+}
+
+export interface Config {
+  port: number
+  host: string
+  dataDir: string
+  logLevel: LogLevel
+  databaseUrl?: string
+  redisUrl?: string
+  storage: { driver: 'local' } | { driver: 's3'; s3: S3Config }
+  publicBaseUrl: string
+  /** Undefined only before `resolveSecrets` has run in the embedded mode. */
+  jwtSecret?: string
+  encryptionKey?: string
+  maxUploadBytes: number
+  maxPartsPerUpload: number
+  rateLimitPerMinute: number
+  cacheTtlSeconds: number
+  sweepIntervalSeconds: number
+  uploadGraceSeconds: number
+  accessTokenTtlSeconds: number
+  refreshTokenTtlSeconds: number
+  signedUrlTtlSeconds: number
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Parses the environment once, at start. Throws a ConfigError naming the first bad variable. */
+export function parseConfig(source: NodeJS.ProcessEnv): Config {
+  const raw: Record<string, string> = {}
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = source[key]
+    if (value !== undefined && value !== '') raw[key] = value
+  }
+  const env = Value.Default(EnvSchema, Value.Convert(EnvSchema, raw))
+  const [first] = Value.Errors(EnvSchema, env)
+  if (first) {
+    const name = first.instancePath.replace(/^\//, '') || 'environment'
+    const shown = name in raw ? ` (got ${JSON.stringify(raw[name])})` : ''
+    throw new ConfigError(`invalid ${name}${shown}: ${first.message}`)
+  }
+  const e = env as Env
+  if (e.DATABASE_URL && !e.JWT_SECRET) {
+    throw new ConfigError('missing JWT_SECRET: required when DATABASE_URL is set')
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: e.DATA_DIR,
+    logLevel: e.LOG_LEVEL,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    storage: storageConfig(e),
+    publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    jwtSecret: e.JWT_SECRET,
+    encryptionKey: e.ENCRYPTION_KEY,
+    maxUploadBytes: e.MAX_UPLOAD_BYTES,
+    maxPartsPerUpload: e.MAX_PARTS_PER_UPLOAD,
+    rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    cacheTtlSeconds: e.CACHE_TTL_SECONDS,
+    sweepIntervalSeconds: e.SWEEP_INTERVAL_SECONDS,
+    uploadGraceSeconds: e.UPLOAD_GRACE_SECONDS,
+    accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
+    refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+    signedUrlTtlSeconds: e.SIGNED_URL_TTL_SECONDS,
+  }
+}
+
+function storageConfig(e: Env): Config['storage'] {
+  if (e.STORAGE_DRIVER === 'local') return { driver: 'local' }
+  if (!e.S3_BUCKET) throw new ConfigError('missing S3_BUCKET: required when STORAGE_DRIVER=s3')
+  return {
+    driver: 's3',
+    s3: {
+      bucket: e.S3_BUCKET,
+      endpoint: e.S3_ENDPOINT,
+      region: e.S3_REGION,
+      accessKeyId: e.S3_ACCESS_KEY_ID,
+      secretAccessKey: e.S3_SECRET_ACCESS_KEY,
+      forcePathStyle: e.S3_FORCE_PATH_STYLE === 'true',
+      partSizeBytes: e.S3_PART_SIZE_MB * 1024 * 1024,
+      queueSize: e.S3_QUEUE_SIZE,
+    },
+  }
+}

@@ -1,0 +1,19 @@
+import type { UsersService } from '../../../users/users-service.js'
+import type { App } from '../../types.js'
+import { bearerAuth, User, userResponse } from './schemas.js'
+
+export function getMe(app: App, users: UsersService) {
+  app.get(
+    '/me',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['accounts'],
+        summary: 'The current user',
+        security: bearerAuth,
+        response: { 200: User },
+      },
+    },
+    async (req) => userResponse(await users.me(req.user.id)),
+  )
+}

@@ -1,0 +1,78 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Kysely, PostgresDialect, sql } from 'kysely'
+import pg from 'pg'
+import type { Logger } from './logger.js'
+import { pglitePool } from './pglite-pool.js'
+
+const INT8_OID = 20
+
+export interface Database<DB> {
+  db: Kysely<DB>
+  kind: 'postgres' | 'pglite'
+  /** Resolves when the database answers a trivial query within `timeoutMs`; rejects otherwise. */
+  ping(timeoutMs?: number): Promise<void>
+  close(): Promise<void>
+}
+
+export interface DatabaseOptions {
+  url?: string
+  dataDir: string
+  logger: Logger
+  poolSize?: number
+}
+
+/** PostgreSQL through `pg` when a URL is given, otherwise PGlite persisted under dataDir/db. */
+export async function openDatabase<DB>(options: DatabaseOptions): Promise<Database<DB>> {
+  const { pool, kind } = options.url
+    ? { pool: postgresPool(options), kind: 'postgres' as const }
+    : { pool: await embeddedPool(options.dataDir), kind: 'pglite' as const }
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+  return {
+    db,
+    kind,
+    async ping(timeoutMs = 2000) {
+      let timer: NodeJS.Timeout | undefined
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('database ping timed out')), timeoutMs)
+      })
+      try {
+        await Promise.race([sql`select 1`.execute(db), timeout])
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+    close: () => db.destroy(),
+  }
+}
+
+function postgresPool({ url, logger, poolSize }: DatabaseOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize ?? 10,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID
+          ? Number
+          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  })
+  // An idle client whose server connection drops emits 'error' on the pool; unhandled, it
+  // would crash the process. The pool discards that client and the next query reconnects.
+  pool.on('error', (err) => logger.warn({ err }, 'idle database connection lost'))
+  return pool
+}
+
+async function embeddedPool(dataDir: string) {
+  const { PGlite } = await import('@electric-sql/pglite')
+  const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm')
+  const dir = join(dataDir, 'db')
+  await mkdir(dir, { recursive: true })
+  const pglite = await PGlite.create(dir, {
+    extensions: { pg_trgm },
+    parsers: { [INT8_OID]: (value: string) => Number(value) },
+  })
+  return pglitePool(pglite)
+}

@@ -1,0 +1,25 @@
+import type { Generated } from 'kysely'
+
+/** The tables as Kysely sees them; migrations/ is the authority, this mirrors it. */
+export interface DB {
+  users: UsersTable
+  refresh_tokens: RefreshTokensTable
+}
+
+export interface UsersTable {
+  id: Generated<string>
+  email: string
+  password_hash: string
+  created_at: Generated<Date>
+}
+
+export interface RefreshTokensTable {
+  id: Generated<string>
+  family_id: string
+  user_id: string
+  token_hash: string
+  expires_at: Date
+  used_at: Date | null
+  revoked_at: Date | null
+  created_at: Generated<Date>
+}

@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto'
+import { errors, jwtVerify, SignJWT } from 'jose'
+import { NotAuthenticatedError } from '../errors.js'
+
+const ISSUER = 'satchel'
+const AUDIENCE = 'satchel-api'
+// RFC 9068's media type for access tokens; checking it keeps other JWTs we sign from passing.
+const TOKEN_TYPE = 'at+jwt'
+
+export interface AccessClaims {
+  userId: string
+  sessionId: string
+}
+
+/** Signs and verifies short-lived HS256 access tokens; the algorithm is pinned on verify. */
+export class AccessTokens {
+  private readonly key: Uint8Array
+
+  constructor(
+    secret: string,
+    readonly ttlSeconds: number,
+  ) {
+    this.key = new TextEncoder().encode(secret)
+  }
+
+  sign({ userId, sessionId }: AccessClaims): Promise<string> {
+    return new SignJWT({ sid: sessionId })
+      .setProtectedHeader({ alg: 'HS256', typ: TOKEN_TYPE })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setSubject(userId)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime(`${this.ttlSeconds}s`)
+      .sign(this.key)
+  }
+
+  async verify(token: string): Promise<AccessClaims> {
+    try {
+      const { payload } = await jwtVerify(token, this.key, {
+        algorithms: ['HS256'],
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        typ: TOKEN_TYPE,
+        requiredClaims: ['sub', 'jti', 'exp', 'iat'],
+      })
+      if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') {
+        throw new NotAuthenticatedError()
+      }
+      return { userId: payload.sub, sessionId: payload.sid }
+    } catch (err) {
+      if (err instanceof NotAuthenticatedError) throw err
+      const expired = err instanceof errors.JWTExpired
+      throw new NotAuthenticatedError(
+        expired ? 'The access token has expired' : 'The access token is invalid',
+      )
+    }
+  }
+}

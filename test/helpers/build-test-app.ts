@@ -1,0 +1,53 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { buildApp } from '../../src/app.js'
+import { type Config, parseConfig } from '../../src/config.js'
+import type { App } from '../../src/http/types.js'
+import type { Database } from '../../src/infra/db.js'
+import { createLogger } from '../../src/infra/logger.js'
+import { openMigratedDatabase } from '../../src/runtime.js'
+import type { DB } from '../../src/schema.js'
+import { createTestDatabase } from './databases.js'
+
+export interface TestApp {
+  app: App
+  config: Config
+  database: Database<DB>
+  dataDir: string
+  close(): Promise<void>
+}
+
+export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789'
+
+/**
+ * An app on its own fresh PostgreSQL database and data directory. `env` overrides the
+ * environment the config is parsed from. close() tears down everything it made.
+ */
+export async function buildTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'satchel-test-'))
+  const testDb = env.DATABASE_URL ? undefined : await createTestDatabase()
+  const config = parseConfig({
+    DATA_DIR: dataDir,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    JWT_SECRET: TEST_JWT_SECRET,
+    ...(testDb ? { DATABASE_URL: testDb.url } : {}),
+    ...env,
+  })
+  const logger = createLogger(config.logLevel)
+  const database = await openMigratedDatabase(config, logger)
+  const app = await buildApp(config, { database, logger })
+  await app.ready()
+  return {
+    app,
+    config,
+    database,
+    dataDir,
+    async close() {
+      await app.close()
+      await database.close()
+      await testDb?.drop()
+      await rm(dataDir, { recursive: true, force: true })
+    },
+  }
+}
