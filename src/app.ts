@@ -1,11 +1,21 @@
+import multipart from '@fastify/multipart'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
 import type { Config } from './config.js'
+import { FilesRepository } from './files/files-repository.js'
+import { FilesService } from './files/files-service.js'
+import { SignedUrls } from './files/signed-urls.js'
 import { registerErrorHandling } from './http/errors.js'
 import { registerAuthenticate } from './http/plugins/authenticate.js'
 import { registerRequestId, requestIdFrom } from './http/plugins/request-id.js'
+import { deleteFile } from './http/routes/files/delete-file.js'
+import { downloadFile } from './http/routes/files/download-file.js'
+import { getFile } from './http/routes/files/get-file.js'
+import { listFiles } from './http/routes/files/list-files.js'
+import { updateFile } from './http/routes/files/update-file.js'
+import { uploadFiles } from './http/routes/files/upload-files.js'
 import { health } from './http/routes/ops/health.js'
 import { getMe } from './http/routes/users/get-me.js'
 import { loginUser } from './http/routes/users/login-user.js'
@@ -16,6 +26,7 @@ import type { App } from './http/types.js'
 import type { Database } from './infra/db.js'
 import type { Logger } from './infra/logger.js'
 import type { DB } from './schema.js'
+import type { BlobStore } from './storage/blob-store.js'
 import { AccessTokens } from './users/access-tokens.js'
 import { RefreshTokensRepository } from './users/refresh-tokens-repository.js'
 import { UsersRepository } from './users/users-repository.js'
@@ -23,6 +34,7 @@ import { UsersService } from './users/users-service.js'
 
 export interface AppDeps {
   database: Database<DB>
+  store: BlobStore
   logger: Logger
 }
 
@@ -36,6 +48,12 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     refreshTokens: new RefreshTokensRepository(db),
     accessTokens,
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+  })
+  const files = new FilesService({
+    files: new FilesRepository(db),
+    store: deps.store,
+    signedUrls: new SignedUrls(config.jwtSecret, config.publicBaseUrl, config.signedUrlTtlSeconds),
+    logger: deps.logger,
   })
 
   const app = Fastify({
@@ -59,13 +77,33 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     },
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(multipart, {
+    limits: {
+      fileSize: config.maxUploadBytes,
+      files: config.maxPartsPerUpload,
+      fields: 10,
+      parts: config.maxPartsPerUpload + 10,
+      fieldNameSize: 100,
+      fieldSize: 1024,
+      headerPairs: 20,
+    },
+  })
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger())
 
-  health(app, [{ name: 'database', check: () => deps.database.ping() }])
+  health(app, [
+    { name: 'database', check: () => deps.database.ping() },
+    { name: 'storage', check: () => deps.store.ping() },
+  ])
   registerUser(app, users)
   loginUser(app, users)
   refreshToken(app, users)
   logoutUser(app, users)
   getMe(app, users)
+  uploadFiles(app, files, config.maxUploadBytes)
+  listFiles(app, files)
+  getFile(app, files)
+  downloadFile(app, files)
+  updateFile(app, files)
+  deleteFile(app, files)
   return app
 }

@@ -2,6 +2,7 @@ import { buildApp } from './app.js'
 import { ConfigError, parseConfig } from './config.js'
 import { createLogger } from './infra/logger.js'
 import { openMigratedDatabase, resolveSecrets } from './runtime.js'
+import { createBlobStore } from './storage/create-blob-store.js'
 
 const SHUTDOWN_GRACE_MS = 10_000
 
@@ -9,7 +10,8 @@ async function main() {
   const config = await resolveSecrets(parseConfig(process.env))
   const logger = createLogger(config.logLevel)
   const database = await openMigratedDatabase(config, logger)
-  const app = await buildApp(config, { database, logger })
+  const store = createBlobStore(config)
+  const app = await buildApp(config, { database, store, logger })
   await app.listen({ port: config.port, host: config.host })
   logger.info({ database: database.kind, storage: config.storage.driver }, 'satchel ready')
 

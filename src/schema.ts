@@ -4,6 +4,7 @@ import type { Generated } from 'kysely'
 export interface DB {
   users: UsersTable
   refresh_tokens: RefreshTokensTable
+  files: FilesTable
 }
 
 export interface UsersTable {
@@ -22,4 +23,22 @@ export interface RefreshTokensTable {
   used_at: Date | null
   revoked_at: Date | null
   created_at: Generated<Date>
+}
+
+export type FileStatus = 'pending' | 'available' | 'deleted'
+
+export interface FilesTable {
+  id: string
+  owner_id: string
+  name: string
+  size: Generated<number>
+  content_type: Generated<string>
+  claimed_content_type: string | null
+  sha256: string | null
+  storage_key: string
+  driver: string
+  status: FileStatus
+  created_at: Generated<Date>
+  updated_at: Generated<Date>
+  expires_at: Date | null
 }

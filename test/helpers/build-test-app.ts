@@ -8,12 +8,15 @@ import type { Database } from '../../src/infra/db.js'
 import { createLogger } from '../../src/infra/logger.js'
 import { openMigratedDatabase } from '../../src/runtime.js'
 import type { DB } from '../../src/schema.js'
+import type { BlobStore } from '../../src/storage/blob-store.js'
+import { createBlobStore } from '../../src/storage/create-blob-store.js'
 import { createTestDatabase } from './databases.js'
 
 export interface TestApp {
   app: App
   config: Config
   database: Database<DB>
+  store: BlobStore
   dataDir: string
   close(): Promise<void>
 }
@@ -36,12 +39,14 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Te
   })
   const logger = createLogger(config.logLevel)
   const database = await openMigratedDatabase(config, logger)
-  const app = await buildApp(config, { database, logger })
+  const store = createBlobStore(config)
+  const app = await buildApp(config, { database, store, logger })
   await app.ready()
   return {
     app,
     config,
     database,
+    store,
     dataDir,
     async close() {
       await app.close()

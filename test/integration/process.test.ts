@@ -7,6 +7,7 @@ import { parseConfig } from '../../src/config.js'
 import { openDatabase } from '../../src/infra/db.js'
 import { createLogger } from '../../src/infra/logger.js'
 import type { DB } from '../../src/schema.js'
+import { MemoryBlobStore } from '../../src/storage/memory-blob-store.js'
 import { TEST_JWT_SECRET } from '../helpers/build-test-app.js'
 import { createTestDatabase } from '../helpers/databases.js'
 import { runMain, startServer } from '../helpers/server-process.js'
@@ -123,7 +124,7 @@ describe('GET /readyz', () => {
       DATA_DIR: dataDir,
     })
     const database = await openDatabase<DB>({ url: config.databaseUrl, dataDir, logger })
-    const app = await buildApp(config, { database, logger })
+    const app = await buildApp(config, { database, store: new MemoryBlobStore(), logger })
     try {
       const ready = await app.inject({ url: '/readyz' })
       expect(ready.statusCode).toBe(503)

@@ -1,6 +1,7 @@
 import type { UsersService } from '../../../users/users-service.js'
+import { bearerAuth } from '../../openapi.js'
 import type { App } from '../../types.js'
-import { bearerAuth, User, userResponse } from './schemas.js'
+import { User, userResponse } from './schemas.js'
 
 export function getMe(app: App, users: UsersService) {
   app.get(

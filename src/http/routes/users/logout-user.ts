@@ -1,6 +1,6 @@
 import type { UsersService } from '../../../users/users-service.js'
+import { bearerAuth } from '../../openapi.js'
 import type { App } from '../../types.js'
-import { bearerAuth } from './schemas.js'
 
 export function logoutUser(app: App, users: UsersService) {
   app.post(

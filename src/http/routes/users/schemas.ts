@@ -27,8 +27,6 @@ export const RefreshBody = Type.Object(
   { additionalProperties: false },
 )
 
-export const bearerAuth = [{ bearerAuth: [] }]
-
 export function userResponse(user: UserRecord) {
   return { id: user.id, email: user.email, created_at: user.created_at.toISOString() }
 }

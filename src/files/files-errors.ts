@@ -1,0 +1,70 @@
+import { AppError } from '../errors.js'
+
+/** Also what another user's file looks like: existence is never revealed. */
+export class FileNotFoundError extends AppError {
+  constructor() {
+    super('file_not_found', 404, 'No such file')
+  }
+}
+
+export class InvalidFileNameError extends AppError {
+  constructor(reason: string) {
+    super('invalid_file_name', 400, `Invalid file name: ${reason}`)
+  }
+}
+
+export class InvalidUploadError extends AppError {
+  constructor(message: string) {
+    super('invalid_upload', 400, message)
+  }
+}
+
+export class UploadTooLargeError extends AppError {
+  constructor(limitBytes: number) {
+    super('payload_too_large', 413, `A file may be at most ${limitBytes} bytes`)
+  }
+}
+
+export class InvalidExpiryError extends AppError {
+  constructor(message: string) {
+    super('invalid_expiry', 400, message)
+  }
+}
+
+export class RangeNotSatisfiableError extends AppError {
+  constructor(size: number) {
+    super('range_not_satisfiable', 416, 'The requested range is outside the file', {
+      'content-range': `bytes */${size}`,
+    })
+  }
+}
+
+export class InvalidSignatureError extends AppError {
+  constructor(message = 'The download link signature is invalid') {
+    super('invalid_signature', 403, message)
+  }
+}
+
+export class SignedUrlExpiredError extends AppError {
+  constructor() {
+    super('signed_url_expired', 403, 'The download link has expired')
+  }
+}
+
+export class UnsupportedMediaTypeError extends AppError {
+  constructor(expected: string) {
+    super('unsupported_media_type', 415, `Expected ${expected}`)
+  }
+}
+
+export class TooManyPartsError extends AppError {
+  constructor() {
+    super('too_many_parts', 413, 'The upload has too many parts or fields')
+  }
+}
+
+export class InvalidCursorError extends AppError {
+  constructor() {
+    super('invalid_cursor', 400, 'The cursor is malformed or from another query')
+  }
+}

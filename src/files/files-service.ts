@@ -1,0 +1,205 @@
+import { randomUUID } from 'node:crypto'
+import { pipeline, type Readable } from 'node:stream'
+import type { Logger } from '../infra/logger.js'
+import { newBlobKey } from '../storage/blob-key.js'
+import type { BlobStore, ByteRange } from '../storage/blob-store.js'
+import { detectContentType, HeadSniffer } from './content-type.js'
+import { resolveExpiry } from './expiry.js'
+import { normalizeFileName } from './file-name.js'
+import { FileNotFoundError, InvalidCursorError, InvalidUploadError } from './files-errors.js'
+import type { FileRecord, FilesRepository } from './files-repository.js'
+import type { SignedUrls } from './signed-urls.js'
+
+/** One part of an upload request, as the HTTP layer hands it over, in request order. */
+export type UploadPart =
+  | { kind: 'field'; name: string; value: string }
+  | { kind: 'file'; fieldName: string; fileName: string; claimedType: string; stream: Readable }
+
+export interface FilesServiceDeps {
+  files: FilesRepository
+  store: BlobStore
+  signedUrls: SignedUrls
+  logger: Logger
+}
+
+export interface FilePage {
+  items: FileRecord[]
+  nextCursor: string | null
+}
+
+export class FilesService {
+  constructor(private readonly deps: FilesServiceDeps) {}
+
+  /**
+   * Stores every file part, streaming each to the blob store. All or nothing: if any part
+   * fails, the files this request already stored are removed again. `expires_in` /
+   * `expires_at` fields apply to the file parts that follow them.
+   */
+  async upload(
+    ownerId: string,
+    parts: AsyncIterable<UploadPart>,
+    defaultExpiry: Date | null,
+  ): Promise<FileRecord[]> {
+    const stored: FileRecord[] = []
+    let expiresAt = defaultExpiry
+    try {
+      for await (const part of parts) {
+        if (part.kind === 'field') {
+          expiresAt = this.fieldExpiry(part) ?? expiresAt
+          continue
+        }
+        if (part.fieldName !== 'file') {
+          part.stream.resume()
+          throw new InvalidUploadError(
+            `Unexpected file field "${part.fieldName}"; files go in parts named "file"`,
+          )
+        }
+        stored.push(await this.storeOne(ownerId, part, expiresAt))
+      }
+    } catch (err) {
+      await Promise.all(
+        stored.map((file) => this.remove(file.owner_id, file.id).catch(() => undefined)),
+      )
+      throw err
+    }
+    if (stored.length === 0)
+      throw new InvalidUploadError('The upload contains no part named "file"')
+    return stored
+  }
+
+  async get(ownerId: string, id: string): Promise<FileRecord> {
+    const file = await this.deps.files.findVisible(ownerId, id)
+    if (!file) throw new FileNotFoundError()
+    return file
+  }
+
+  async list(ownerId: string, options: { limit: number; cursor?: string }): Promise<FilePage> {
+    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor)
+    const rows = await this.deps.files.listVisible(ownerId, { limit: options.limit + 1, after })
+    const items = rows.slice(0, options.limit)
+    const last = items.at(-1)
+    const nextCursor = rows.length > options.limit && last ? encodeCursor(last) : null
+    return { items, nextCursor }
+  }
+
+  async update(
+    ownerId: string,
+    id: string,
+    changes: { name?: string; expiresIn?: number; expiresAt?: string | null },
+  ): Promise<FileRecord> {
+    const name = changes.name === undefined ? undefined : normalizeFileName(changes.name)
+    const expires_at = resolveExpiry(changes)
+    const file = await this.deps.files.update(ownerId, id, { name, expires_at })
+    if (!file) throw new FileNotFoundError()
+    return file
+  }
+
+  /** Hides the file at once, then removes its blob and row; the sweeper retries what fails. */
+  async remove(ownerId: string, id: string): Promise<void> {
+    const key = await this.deps.files.markDeleted(ownerId, id)
+    if (!key) throw new FileNotFoundError()
+    try {
+      await this.deps.store.delete(key)
+      await this.deps.files.remove(id)
+    } catch (err) {
+      this.deps.logger.warn({ err, fileId: id }, 'blob removal failed; the sweeper will retry')
+    }
+  }
+
+  /** The file behind a signed download link, which needs no account. */
+  async getSigned(id: string, expires: number, signature: string): Promise<FileRecord> {
+    this.deps.signedUrls.verify(id, expires, signature)
+    const file = await this.deps.files.findVisibleById(id)
+    if (!file) throw new FileNotFoundError()
+    return file
+  }
+
+  openContent(file: FileRecord, range?: ByteRange): Promise<Readable> {
+    return this.deps.store.get(file.storage_key, range)
+  }
+
+  contentUrl(file: FileRecord): string {
+    return this.deps.signedUrls.contentUrl(file.id)
+  }
+
+  private async storeOne(
+    ownerId: string,
+    part: Extract<UploadPart, { kind: 'file' }>,
+    expiresAt: Date | null,
+  ): Promise<FileRecord> {
+    const { files, store } = this.deps
+    let name: string
+    try {
+      name = normalizeFileName(part.fileName)
+    } catch (err) {
+      part.stream.resume()
+      throw err
+    }
+    const id = randomUUID()
+    const key = newBlobKey()
+    // The row exists (invisible, pending) before any byte is stored, so a crash at any
+    // point leaves something the sweeper can find and clean up.
+    await files.insertPending({
+      id,
+      ownerId,
+      name,
+      storageKey: key,
+      driver: store.driver,
+      claimedContentType: part.claimedType || null,
+      expiresAt,
+    })
+    const sniffer = new HeadSniffer()
+    // pipeline, not pipe: the part may already have failed, and only pipeline reports that.
+    pipeline(part.stream, sniffer, () => {})
+    try {
+      const { size, sha256 } = await store.put(key, sniffer)
+      const contentType = await detectContentType(sniffer.head(), name)
+      const file = await files.markAvailable(id, { size, sha256, contentType })
+      if (!file) throw new Error(`pending file ${id} vanished during upload`)
+      return file
+    } catch (err) {
+      part.stream.resume()
+      await this.discardPending(id, key)
+      throw err
+    }
+  }
+
+  private async discardPending(id: string, key: string) {
+    try {
+      await this.deps.store.delete(key)
+      await this.deps.files.remove(id)
+    } catch (err) {
+      this.deps.logger.warn(
+        { err, fileId: id },
+        'could not discard a failed upload; the sweeper will',
+      )
+    }
+  }
+
+  private fieldExpiry(field: { name: string; value: string }): Date | null | undefined {
+    if (field.name === 'expires_in') {
+      const seconds = Number(field.value)
+      return resolveExpiry({ expiresIn: Number.isNaN(seconds) ? -1 : seconds })
+    }
+    if (field.name === 'expires_at') return resolveExpiry({ expiresAt: field.value })
+    throw new InvalidUploadError(
+      `Unknown field "${field.name}"; expected "file", "expires_in" or "expires_at"`,
+    )
+  }
+}
+
+function encodeCursor(file: FileRecord): string {
+  return Buffer.from(JSON.stringify([file.created_at.toISOString(), file.id])).toString('base64url')
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+    const date = new Date(createdAt)
+    if (typeof id !== 'string' || !/^[0-9a-f-]{36}$/.test(id) || Number.isNaN(date.getTime()))
+      throw new Error()
+    return { createdAt: date, id }
+  } catch {
+    throw new InvalidCursorError()
+  }
+}

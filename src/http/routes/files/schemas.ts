@@ -1,0 +1,40 @@
+import { Type } from '@fastify/type-provider-typebox'
+import type { FileRecord } from '../../../files/files-repository.js'
+import type { FilesService } from '../../../files/files-service.js'
+
+export const FileObject = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  size: Type.Integer(),
+  content_type: Type.String(),
+  sha256: Type.String(),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+  expires_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  url: Type.String({ description: 'A signed download URL that needs no Authorization header' }),
+})
+
+export const FileParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+
+export const ExpiryQuery = {
+  expires_in: Type.Optional(
+    Type.Integer({ minimum: 1, description: 'Seconds until the file is deleted' }),
+  ),
+  expires_at: Type.Optional(
+    Type.String({ format: 'date-time', description: 'When the file is deleted' }),
+  ),
+}
+
+export function fileResponse(file: FileRecord, files: FilesService) {
+  return {
+    id: file.id,
+    name: file.name,
+    size: file.size,
+    content_type: file.content_type,
+    sha256: file.sha256 ?? '',
+    created_at: file.created_at.toISOString(),
+    updated_at: file.updated_at.toISOString(),
+    expires_at: file.expires_at?.toISOString() ?? null,
+    url: files.contentUrl(file),
+  }
+}

@@ -1,0 +1,35 @@
+import { Type } from '@fastify/type-provider-typebox'
+import { resolveExpiry } from '../../../files/expiry.js'
+import { UnsupportedMediaTypeError } from '../../../files/files-errors.js'
+import type { FilesService } from '../../../files/files-service.js'
+import { uploadParts } from '../../multipart-parts.js'
+import { bearerAuth } from '../../openapi.js'
+import type { App } from '../../types.js'
+import { ExpiryQuery, FileObject, fileResponse } from './schemas.js'
+
+export function uploadFiles(app: App, files: FilesService, maxFileBytes: number) {
+  app.post(
+    '/upload',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['files'],
+        summary: 'Upload one or more files (multipart/form-data, parts named "file")',
+        description:
+          'Optional fields `expires_in` (seconds) or `expires_at` (ISO time) apply to the file parts after them; the same may be given in the query.',
+        security: bearerAuth,
+        consumes: ['multipart/form-data'],
+        querystring: Type.Object(ExpiryQuery),
+        response: { 201: Type.Union([FileObject, Type.Object({ items: Type.Array(FileObject) })]) },
+      },
+    },
+    async (req, reply) => {
+      if (!req.isMultipart()) throw new UnsupportedMediaTypeError('multipart/form-data')
+      const expiry =
+        resolveExpiry({ expiresIn: req.query.expires_in, expiresAt: req.query.expires_at }) ?? null
+      const stored = await files.upload(req.user.id, uploadParts(req, maxFileBytes), expiry)
+      const items = stored.map((file) => fileResponse(file, files))
+      return reply.code(201).send(items.length === 1 ? items[0]! : { items })
+    },
+  )
+}

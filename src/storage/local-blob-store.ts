@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto'
+import { constants } from 'node:fs'
+import { access, mkdir, open, opendir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { assertBlobKey } from './blob-key.js'
+import type { BlobInfo, BlobStore, ByteRange, PutResult } from './blob-store.js'
+import { assertByteRange } from './byte-range.js'
+import { HashingMeter } from './hashing-meter.js'
+import { safeJoin } from './safe-path.js'
+import { BlobNotFoundError } from './storage-errors.js'
+
+// Partial writes live here, never at a key, so a crash mid-upload leaves nothing that list()
+// reports as a blob. Keys cannot start with '.', so no key can collide with it.
+const TMP_DIR = '.tmp'
+
+/** Blobs as files under `root`; each key is a relative path. */
+export class LocalBlobStore implements BlobStore {
+  readonly driver = 'local'
+  readonly #root: string
+
+  constructor(options: { root: string }) {
+    this.#root = resolve(options.root)
+  }
+
+  async put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult> {
+    const target = this.#pathOf(key)
+    const tmpDir = join(this.#root, TMP_DIR)
+    await mkdir(tmpDir, { recursive: true })
+    const tmp = safeJoin(tmpDir, randomUUID())
+    const meter = new HashingMeter()
+    try {
+      await writeDurably(tmp, body, meter, options?.signal)
+      await mkdir(dirname(target), { recursive: true })
+      await rename(tmp, target)
+      // The rename is durable only once its directory entry is on disk.
+      await syncDirectory(dirname(target))
+    } catch (error) {
+      await rm(tmp, { force: true }).catch(() => undefined)
+      throw error
+    }
+    return meter.result()
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    if (range) assertByteRange(range)
+    const path = this.#pathOf(key)
+    // Opening first turns a missing blob into a rejection here rather than an error event
+    // on a stream the caller may already have handed to a response.
+    const file = await open(path, 'r').catch((error: unknown) => {
+      throw isMissing(error) ? new BlobNotFoundError(key) : error
+    })
+    try {
+      if (!(await file.stat()).isFile()) throw new BlobNotFoundError(key)
+    } catch (error) {
+      await file.close()
+      throw error
+    }
+    return file.createReadStream(range ? { start: range.start, end: range.end } : {})
+  }
+
+  async head(key: string): Promise<BlobInfo | undefined> {
+    const stats = await unlessMissing(stat(this.#pathOf(key)))
+    if (!stats?.isFile()) return undefined
+    return { key, size: stats.size, lastModified: stats.mtime }
+  }
+
+  async delete(key: string): Promise<void> {
+    await unlessMissing(unlink(this.#pathOf(key)))
+  }
+
+  list(): AsyncIterable<BlobInfo> {
+    return this.#walk(this.#root, '')
+  }
+
+  async ping(): Promise<void> {
+    await mkdir(this.#root, { recursive: true })
+    await access(this.#root, constants.R_OK | constants.W_OK)
+  }
+
+  async *#walk(dir: string, prefix: string): AsyncGenerator<BlobInfo> {
+    const entries = await unlessMissing(opendir(dir))
+    if (!entries) return
+    for await (const entry of entries) {
+      if (prefix === '' && entry.name === TMP_DIR) continue
+      const key = prefix === '' ? entry.name : `${prefix}/${entry.name}`
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) {
+        yield* this.#walk(path, key)
+      } else if (entry.isFile()) {
+        // A concurrent delete may remove the file between reading the directory and here.
+        const stats = await unlessMissing(stat(path))
+        if (stats) yield { key, size: stats.size, lastModified: stats.mtime }
+      }
+    }
+  }
+
+  #pathOf(key: string): string {
+    assertBlobKey(key)
+    return safeJoin(this.#root, key)
+  }
+}
+
+async function writeDurably(
+  path: string,
+  body: Readable,
+  meter: HashingMeter,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const file = await open(path, 'wx')
+  try {
+    // Not file.createWriteStream(): a stream created from a FileHandle holds it open until
+    // the stream closes, and it must stay open here for sync().
+    await pipeline(body, meter, (source: AsyncIterable<Buffer>) => writeFile(file, source), {
+      signal,
+    })
+    await file.sync()
+  } catch (error) {
+    // A failed close must not mask why the write failed.
+    await file.close().catch(() => undefined)
+    throw error
+  }
+  await file.close()
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  const dir = await open(path, 'r')
+  try {
+    await dir.sync()
+  } finally {
+    await dir.close()
+  }
+}
+
+async function unlessMissing<T>(promise: Promise<T>): Promise<T | undefined> {
+  try {
+    return await promise
+  } catch (error) {
+    if (isMissing(error)) return undefined
+    throw error
+  }
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  return code === 'ENOENT' || code === 'ENOTDIR'
+}

@@ -1,0 +1,68 @@
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { assertBlobKey } from './blob-key.js'
+import type { BlobInfo, BlobStore, ByteRange, PutResult } from './blob-store.js'
+import { assertByteRange } from './byte-range.js'
+import { HashingMeter } from './hashing-meter.js'
+import { BlobNotFoundError } from './storage-errors.js'
+
+interface StoredBlob {
+  bytes: Buffer
+  lastModified: Date
+}
+
+/** Blobs in a Map, for unit tests. Same contract as the durable stores. */
+export class MemoryBlobStore implements BlobStore {
+  readonly driver = 'memory'
+  readonly #blobs = new Map<string, StoredBlob>()
+
+  async put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult> {
+    assertBlobKey(key)
+    const meter = new HashingMeter()
+    const chunks: Buffer[] = []
+    await pipeline(
+      body,
+      meter,
+      async (source: AsyncIterable<Buffer>) => {
+        for await (const chunk of source) chunks.push(chunk)
+      },
+      { signal: options?.signal },
+    )
+    // Stored only after the whole body arrived, so a failed put leaves nothing behind.
+    this.#blobs.set(key, { bytes: Buffer.concat(chunks), lastModified: new Date() })
+    return meter.result()
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    if (range) assertByteRange(range)
+    const blob = this.#find(key)
+    if (!blob) throw new BlobNotFoundError(key)
+    // A copy, so a consumer that mutates its chunks cannot change the stored blob.
+    const bytes = Buffer.from(range ? blob.bytes.subarray(range.start, range.end + 1) : blob.bytes)
+    return Readable.from([bytes])
+  }
+
+  async head(key: string): Promise<BlobInfo | undefined> {
+    const blob = this.#find(key)
+    return blob && { key, size: blob.bytes.length, lastModified: blob.lastModified }
+  }
+
+  async delete(key: string): Promise<void> {
+    assertBlobKey(key)
+    this.#blobs.delete(key)
+  }
+
+  async *list(): AsyncIterable<BlobInfo> {
+    // A snapshot, so deleting while iterating behaves as on the other stores.
+    for (const [key, blob] of [...this.#blobs]) {
+      yield { key, size: blob.bytes.length, lastModified: blob.lastModified }
+    }
+  }
+
+  async ping(): Promise<void> {}
+
+  #find(key: string): StoredBlob | undefined {
+    assertBlobKey(key)
+    return this.#blobs.get(key)
+  }
+}

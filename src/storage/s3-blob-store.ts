@@ -1,0 +1,204 @@
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  paginateListObjectsV2,
+  S3Client,
+} from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import type { S3Config } from '../config.js'
+import { assertBlobKey } from './blob-key.js'
+import type { BlobInfo, BlobStore, ByteRange, PutResult } from './blob-store.js'
+import { assertByteRange } from './byte-range.js'
+import { HashingMeter } from './hashing-meter.js'
+import { BlobNotFoundError, StorageUnavailableError } from './storage-errors.js'
+
+export interface S3BlobStoreOptions {
+  client: S3Client
+  bucket: string
+  partSizeBytes: number
+  queueSize: number
+}
+
+/** Builds the client for any S3-compatible store. */
+export function createS3Client(config: S3Config): S3Client {
+  return new S3Client({
+    region: config.region,
+    endpoint: config.endpoint,
+    forcePathStyle: config.forcePathStyle,
+    // Without both keys, the default provider chain applies (environment, IAM role …).
+    credentials:
+      config.accessKeyId && config.secretAccessKey
+        ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey }
+        : undefined,
+    // The default "flexible checksums" send aws-chunked bodies, which some S3-compatible
+    // servers (s3rver, for one) store verbatim, framing included.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 3,
+    // An idle timeout rather than a total one: a multi-GiB part may rightly take minutes,
+    // but a peer silent for a minute is gone. It also ends a download stream whose reader
+    // has stalled that long.
+    requestHandler: { connectionTimeout: 5_000, socketTimeout: 60_000 },
+  })
+}
+
+/** Blobs as objects in one bucket; each key is an object key. */
+export class S3BlobStore implements BlobStore {
+  readonly driver = 's3'
+  readonly #client: S3Client
+  readonly #bucket: string
+  readonly #partSize: number
+  readonly #queueSize: number
+
+  constructor(options: S3BlobStoreOptions) {
+    this.#client = options.client
+    this.#bucket = options.bucket
+    this.#partSize = options.partSizeBytes
+    this.#queueSize = options.queueSize
+  }
+
+  async put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult> {
+    assertBlobKey(key)
+    const meter = new HashingMeter()
+    const upload = new Upload({
+      client: this.#client,
+      params: { Bucket: this.#bucket, Key: key, Body: meter },
+      partSize: this.#partSize,
+      queueSize: this.#queueSize,
+      leavePartsOnError: false,
+    })
+    // A body error or abort destroys the meter, which fails the upload from inside: done()
+    // then settles only after lib-storage has aborted the multipart upload (upload.abort()
+    // would reject at once and leave that work running). An upload failure destroys the
+    // meter in turn, so the body stops being read. Either way the pipeline keeps the first
+    // error: the body's, the abort's, or the store's.
+    const [piped, uploaded] = await Promise.allSettled([
+      pipeline(body, meter, { signal: options?.signal }),
+      upload.done().catch((error: unknown) => {
+        const failure = unavailable(error)
+        meter.destroy(failure)
+        throw failure
+      }),
+    ])
+    const failed = [piped, uploaded].find((result) => result.status === 'rejected')
+    if (!failed) return meter.result()
+    // lib-storage cleans up only uploads that never completed; one completed on the server
+    // whose reply was lost would otherwise stay behind.
+    await this.delete(key).catch(() => undefined)
+    throw failed.reason
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    assertBlobKey(key)
+    if (range) assertByteRange(range)
+    const response = await this.#client
+      .send(
+        new GetObjectCommand({
+          Bucket: this.#bucket,
+          Key: key,
+          Range: range && `bytes=${range.start}-${range.end}`,
+        }),
+      )
+      .catch((error: unknown) => {
+        throw isNotFound(error) ? new BlobNotFoundError(key) : unavailable(error)
+      })
+    const body = response.Body
+    if (!(body instanceof Readable)) {
+      throw new StorageUnavailableError('The file store returned no readable body')
+    }
+    if (!range) return body
+    // A server may ignore Range and send the whole object (RFC 9110 allows it), or send more
+    // than asked (s3rver turns `bytes=0-0` into the whole object): cut out what was asked.
+    const served = parseContentRange(response.ContentRange) ?? { start: 0, end: Infinity }
+    if (served.start === range.start && served.end <= range.end) return body
+    if (served.start > range.start) {
+      body.destroy()
+      throw new StorageUnavailableError('The file store returned the wrong byte range')
+    }
+    return Readable.from(slice(body, range.start - served.start, range.end - range.start + 1))
+  }
+
+  async head(key: string): Promise<BlobInfo | undefined> {
+    assertBlobKey(key)
+    try {
+      const response = await this.#client.send(
+        new HeadObjectCommand({ Bucket: this.#bucket, Key: key }),
+      )
+      return {
+        key,
+        size: response.ContentLength ?? 0,
+        lastModified: response.LastModified ?? new Date(0),
+      }
+    } catch (error) {
+      if (isNotFound(error)) return undefined
+      throw unavailable(error)
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    assertBlobKey(key)
+    await this.#client
+      .send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key }))
+      .catch((error: unknown) => {
+        throw unavailable(error)
+      })
+  }
+
+  async *list(): AsyncIterable<BlobInfo> {
+    try {
+      const pages = paginateListObjectsV2({ client: this.#client }, { Bucket: this.#bucket })
+      for await (const page of pages) {
+        for (const object of page.Contents ?? []) {
+          if (object.Key === undefined) continue
+          yield {
+            key: object.Key,
+            size: object.Size ?? 0,
+            lastModified: object.LastModified ?? new Date(0),
+          }
+        }
+      }
+    } catch (error) {
+      throw unavailable(error)
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.#client
+      .send(new HeadBucketCommand({ Bucket: this.#bucket }))
+      .catch((error: unknown) => {
+        throw unavailable(error)
+      })
+  }
+}
+
+function parseContentRange(value: string | undefined): ByteRange | undefined {
+  const match = /^bytes (\d+)-(\d+)\//.exec(value ?? '')
+  return match ? { start: Number(match[1]), end: Number(match[2]) } : undefined
+}
+
+async function* slice(source: Readable, skip: number, take: number): AsyncGenerator<Buffer> {
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    const from = Math.min(skip, chunk.length)
+    skip -= from
+    const part = chunk.subarray(from, from + take)
+    take -= part.length
+    if (part.length > 0) yield part
+    if (take === 0) return
+  }
+}
+
+// NoSuchKey from GetObject; HEAD responses carry no body, so the SDK can only say NotFound.
+function isNotFound(error: unknown): boolean {
+  const name = (error as { name?: unknown } | undefined)?.name
+  return name === 'NoSuchKey' || name === 'NotFound'
+}
+
+function unavailable(error: unknown): StorageUnavailableError {
+  return error instanceof StorageUnavailableError
+    ? error
+    : new StorageUnavailableError(undefined, { cause: error })
+}

@@ -1,0 +1,15 @@
+import { AppError } from '../errors.js'
+
+export class BlobNotFoundError extends AppError {
+  constructor(key: string) {
+    super('blob_not_found', 404, `No stored content for ${key}`)
+  }
+}
+
+/** The store failed or timed out after its retries: the client may try again later. */
+export class StorageUnavailableError extends AppError {
+  constructor(message = 'The file store is unavailable', options?: { cause?: unknown }) {
+    super('storage_unavailable', 503, message, { 'retry-after': '5' })
+    if (options?.cause) this.cause = options.cause
+  }
+}

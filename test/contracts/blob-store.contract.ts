@@ -1,0 +1,182 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { newBlobKey } from '../../src/storage/blob-key.js'
+import type { BlobStore } from '../../src/storage/blob-store.js'
+import { BlobNotFoundError } from '../../src/storage/storage-errors.js'
+
+const MiB = 1024 * 1024
+
+/** The behaviour every BlobStore adapter must have; each adapter's test file runs it. */
+export function blobStoreContract(
+  name: string,
+  setup: () => Promise<{ store: BlobStore; teardown(): Promise<void> }>,
+) {
+  describe(`BlobStore contract: ${name}`, () => {
+    let store: BlobStore
+    let teardown: (() => Promise<void>) | undefined
+
+    beforeAll(async () => {
+      ;({ store, teardown } = await setup())
+    })
+    afterAll(async () => {
+      await teardown?.()
+    })
+
+    async function putChunks(chunks: Buffer[]) {
+      const key = newBlobKey()
+      const result = await store.put(key, Readable.from(chunks))
+      return { key, result, bytes: Buffer.concat(chunks) }
+    }
+
+    async function listedKeys(): Promise<Set<string>> {
+      const keys = new Set<string>()
+      for await (const info of store.list()) keys.add(info.key)
+      return keys
+    }
+
+    async function expectNothingAt(key: string) {
+      expect(await store.head(key)).toBeUndefined()
+      await expect(store.get(key)).rejects.toBeInstanceOf(BlobNotFoundError)
+      expect(await listedKeys()).not.toContain(key)
+    }
+
+    it('round-trips a multi-chunk body of several MiB with its size and SHA-256', async () => {
+      // Over 5 MiB, so S3 stores it as a multipart upload of more than one part.
+      const sizes = [2 * MiB, 1, 3 * MiB + 17, MiB]
+      const { key, result, bytes } = await putChunks(sizes.map((size) => randomBytes(size)))
+
+      expect(result).toEqual({ size: bytes.length, sha256: sha256(bytes) })
+      const stored = await readAll(store.get(key))
+      expect(stored.length).toBe(bytes.length)
+      expect(sha256(stored)).toBe(sha256(bytes))
+    })
+
+    it('round-trips an empty body', async () => {
+      const { key, result } = await putChunks([])
+
+      expect(result).toEqual({ size: 0, sha256: sha256(Buffer.alloc(0)) })
+      expect(await readAll(store.get(key))).toEqual(Buffer.alloc(0))
+      expect(await store.head(key)).toMatchObject({ key, size: 0 })
+    })
+
+    it('serves inclusive byte ranges', async () => {
+      const { key, bytes } = await putChunks([randomBytes(1000)])
+
+      for (const [start, end] of [
+        [0, 0],
+        [10, 99],
+        [999, 999],
+        [0, 999],
+      ] as const) {
+        const part = await readAll(store.get(key, { start, end }))
+        expect(part).toEqual(bytes.subarray(start, end + 1))
+      }
+    })
+
+    it('rejects a malformed range before reading', async () => {
+      const { key } = await putChunks([randomBytes(10)])
+
+      await expect(store.get(key, { start: 5, end: 4 })).rejects.toBeInstanceOf(RangeError)
+      await expect(store.get(key, { start: -1, end: 4 })).rejects.toBeInstanceOf(RangeError)
+    })
+
+    it('heads a stored blob, and answers undefined for an absent one', async () => {
+      const { key } = await putChunks([randomBytes(123)])
+
+      expect(await store.head(key)).toEqual({ key, size: 123, lastModified: expect.any(Date) })
+      expect(await store.head(newBlobKey())).toBeUndefined()
+    })
+
+    it('rejects get of an absent key with BlobNotFoundError', async () => {
+      await expect(store.get(newBlobKey())).rejects.toBeInstanceOf(BlobNotFoundError)
+    })
+
+    it('deletes a blob, after which it is gone', async () => {
+      const { key } = await putChunks([randomBytes(10)])
+
+      await store.delete(key)
+
+      await expectNothingAt(key)
+    })
+
+    it('deletes an absent key without complaint', async () => {
+      await expect(store.delete(newBlobKey())).resolves.toBeUndefined()
+    })
+
+    it('lists stored blobs with their sizes, and not deleted ones', async () => {
+      const kept = await putChunks([randomBytes(7)])
+      const deleted = await putChunks([randomBytes(8)])
+      await store.delete(deleted.key)
+
+      const listed = new Map<string, number>()
+      for await (const info of store.list()) listed.set(info.key, info.size)
+      expect(listed.get(kept.key)).toBe(7)
+      expect(listed.has(deleted.key)).toBe(false)
+    })
+
+    it('rejects with the body error and keeps nothing when the body fails midway', async () => {
+      const key = newBlobKey()
+      const failure = new Error('client went away')
+      // Past one S3 part before failing, so a multipart upload is under way.
+      const body = Readable.from(
+        (async function* () {
+          yield randomBytes(6 * MiB)
+          await sleep(50)
+          throw failure
+        })(),
+      )
+
+      await expect(store.put(key, body)).rejects.toBe(failure)
+      await expectNothingAt(key)
+    })
+
+    it('rejects and keeps nothing when the signal is already aborted', async () => {
+      const key = newBlobKey()
+
+      const put = store.put(key, Readable.from([randomBytes(10)]), {
+        signal: AbortSignal.abort(),
+      })
+
+      await expect(put).rejects.toMatchObject({ name: 'AbortError' })
+      await expectNothingAt(key)
+    })
+
+    it('rejects and keeps nothing when the signal aborts midway', async () => {
+      const key = newBlobKey()
+      const controller = new AbortController()
+      // Sends a first chunk, then stalls as a slow client would.
+      const body = new Readable({ read() {} })
+      body.push(randomBytes(1024))
+
+      const put = store.put(key, body, { signal: controller.signal })
+      await sleep(50)
+      controller.abort()
+
+      await expect(put).rejects.toMatchObject({ name: 'AbortError' })
+      await expectNothingAt(key)
+    })
+
+    it('refuses keys it would never generate', async () => {
+      for (const key of ['../escape', '/etc/passwd', 'blobs/../../x', 'Blobs/X']) {
+        await expect(store.put(key, Readable.from([Buffer.from('x')]))).rejects.toThrow(
+          /Invalid blob key/,
+        )
+        await expect(store.head(key)).rejects.toThrow(/Invalid blob key/)
+      }
+    })
+
+    it('answers a ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined()
+    })
+  })
+}
+
+function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex')
+}
+
+async function readAll(stream: Promise<Readable>): Promise<Buffer> {
+  return Buffer.concat(await (await stream).toArray())
+}
