@@ -17,6 +17,13 @@ import { listFiles } from './http/routes/files/list-files.js'
 import { updateFile } from './http/routes/files/update-file.js'
 import { uploadFiles } from './http/routes/files/upload-files.js'
 import { health } from './http/routes/ops/health.js'
+import { createShare } from './http/routes/shares/create-share.js'
+import { deleteShare } from './http/routes/shares/delete-share.js'
+import { downloadShare } from './http/routes/shares/download-share.js'
+import { getDefaultShare } from './http/routes/shares/get-default-share.js'
+import { getShareInfo } from './http/routes/shares/get-share-info.js'
+import { listShares } from './http/routes/shares/list-shares.js'
+import { updateShare } from './http/routes/shares/update-share.js'
 import { getMe } from './http/routes/users/get-me.js'
 import { loginUser } from './http/routes/users/login-user.js'
 import { logoutUser } from './http/routes/users/logout-user.js'
@@ -25,7 +32,13 @@ import { registerUser } from './http/routes/users/register-user.js'
 import type { App } from './http/types.js'
 import type { Database } from './infra/db.js'
 import type { Logger } from './infra/logger.js'
+import { SweepRepository } from './jobs/sweep-repository.js'
+import { Sweeper } from './jobs/sweeper.js'
 import type { DB } from './schema.js'
+import { MemoryAttemptLimiter } from './shares/attempt-limiter.js'
+import { ShareTokens } from './shares/share-tokens.js'
+import { SharesRepository } from './shares/shares-repository.js'
+import { SharesService } from './shares/shares-service.js'
 import type { BlobStore } from './storage/blob-store.js'
 import { AccessTokens } from './users/access-tokens.js'
 import { RefreshTokensRepository } from './users/refresh-tokens-repository.js'
@@ -49,11 +62,31 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     accessTokens,
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
   })
+  const filesRepository = new FilesRepository(db)
+  const sharesRepository = new SharesRepository(db)
   const files = new FilesService({
-    files: new FilesRepository(db),
+    files: filesRepository,
     store: deps.store,
     signedUrls: new SignedUrls(config.jwtSecret, config.publicBaseUrl, config.signedUrlTtlSeconds),
     logger: deps.logger,
+  })
+  const shares = new SharesService({
+    shares: sharesRepository,
+    files: filesRepository,
+    tokens: new ShareTokens(config.jwtSecret),
+    // Ten wrong passwords per link and client per 15 minutes.
+    passwordAttempts: new MemoryAttemptLimiter(10, 15 * 60),
+    publicBaseUrl: config.publicBaseUrl,
+  })
+  const sweeper = new Sweeper({
+    sweeps: new SweepRepository(db),
+    files: filesRepository,
+    shares: sharesRepository,
+    store: deps.store,
+    logger: deps.logger,
+    batchSize: config.sweepBatchSize,
+    maxSweepSeconds: config.sweepMaxSeconds,
+    uploadGraceSeconds: config.uploadGraceSeconds,
   })
 
   const app = Fastify({
@@ -64,6 +97,14 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  app.decorate('sweeper', sweeper)
+  app.addHook('onClose', () => sweeper.stop())
+  // Browsers post the share password as a plain form; URLSearchParams is all it takes.
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: 8192 },
+    (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+  )
   registerRequestId(app)
   registerErrorHandling(app)
   registerAuthenticate(app, accessTokens)
@@ -105,5 +146,12 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   downloadFile(app, files)
   updateFile(app, files)
   deleteFile(app, files)
+  getDefaultShare(app, shares)
+  createShare(app, shares)
+  listShares(app, shares)
+  updateShare(app, shares)
+  deleteShare(app, shares)
+  downloadShare(app, shares, files)
+  getShareInfo(app, shares)
   return app
 }

@@ -43,6 +43,8 @@ const EnvSchema = Type.Object({
   CACHE_TTL_SECONDS: Int(1, 300),
   SWEEP_INTERVAL_SECONDS: Int(1, 60),
   UPLOAD_GRACE_SECONDS: Int(60, 24 * 3600),
+  SWEEP_BATCH_SIZE: Int(1, 500, 10_000),
+  SWEEP_MAX_SECONDS: Int(1, 30, 3600),
   ACCESS_TOKEN_TTL_SECONDS: Int(60, 15 * 60, 24 * 3600),
   REFRESH_TOKEN_TTL_SECONDS: Int(300, 30 * 24 * 3600),
   SIGNED_URL_TTL_SECONDS: Int(60, 3600, 7 * 24 * 3600),
@@ -80,6 +82,8 @@ export interface Config {
   cacheTtlSeconds: number
   sweepIntervalSeconds: number
   uploadGraceSeconds: number
+  sweepBatchSize: number
+  sweepMaxSeconds: number
   accessTokenTtlSeconds: number
   refreshTokenTtlSeconds: number
   signedUrlTtlSeconds: number
@@ -124,6 +128,8 @@ export function parseConfig(source: NodeJS.ProcessEnv): Config {
     cacheTtlSeconds: e.CACHE_TTL_SECONDS,
     sweepIntervalSeconds: e.SWEEP_INTERVAL_SECONDS,
     uploadGraceSeconds: e.UPLOAD_GRACE_SECONDS,
+    sweepBatchSize: e.SWEEP_BATCH_SIZE,
+    sweepMaxSeconds: e.SWEEP_MAX_SECONDS,
     accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
     refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
     signedUrlTtlSeconds: e.SIGNED_URL_TTL_SECONDS,

@@ -13,6 +13,7 @@ async function main() {
   const store = createBlobStore(config)
   const app = await buildApp(config, { database, store, logger })
   await app.listen({ port: config.port, host: config.host })
+  app.sweeper.start(config.sweepIntervalSeconds)
   logger.info({ database: database.kind, storage: config.storage.driver }, 'satchel ready')
 
   let stopping = false

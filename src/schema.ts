@@ -5,6 +5,7 @@ export interface DB {
   users: UsersTable
   refresh_tokens: RefreshTokensTable
   files: FilesTable
+  shares: SharesTable
 }
 
 export interface UsersTable {
@@ -41,4 +42,18 @@ export interface FilesTable {
   created_at: Generated<Date>
   updated_at: Generated<Date>
   expires_at: Date | null
+}
+
+export interface SharesTable {
+  id: string
+  file_id: string
+  owner_id: string
+  token_hash: string
+  is_default: Generated<boolean>
+  expires_at: Date | null
+  max_downloads: number | null
+  downloads: Generated<number>
+  password_hash: string | null
+  created_at: Generated<Date>
+  updated_at: Generated<Date>
 }

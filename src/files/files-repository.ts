@@ -113,21 +113,56 @@ export class FilesRepository {
       .executeTakeFirst()
   }
 
-  /** Hides a file at once; its blob and row are removed afterwards. Returns its storage key. */
-  async markDeleted(ownerId: string, id: string): Promise<string | undefined> {
+  /** Hides a file at once; its blob and row are removed afterwards. False if not visible. */
+  async markDeleted(ownerId: string, id: string): Promise<boolean> {
     const row = await this.db
       .updateTable('files')
       .set({ status: 'deleted', updated_at: new Date() })
       .where('owner_id', '=', ownerId)
       .where('id', '=', id)
       .where(isVisible)
-      .returning('storage_key')
       .executeTakeFirst()
-    return row?.storage_key
+    return row.numUpdatedRows > 0n
   }
 
-  async remove(id: string): Promise<void> {
-    await this.db.deleteFrom('files').where('id', '=', id).execute()
+  /**
+   * Removes rows already marked deleted: their blobs first, then the rows whose blobs are
+   * gone. The rows stay locked (SKIP LOCKED) meanwhile, so two workers — or a worker and
+   * the request that deleted the file — never remove the same file twice. Rows whose blob
+   * removal failed stay marked for the next sweep.
+   */
+  purgeDeleted(
+    scope: { ids?: string[]; limit: number },
+    removeBlob: (key: string) => Promise<void>,
+  ): Promise<{ purged: string[]; failed: number }> {
+    return this.db.transaction().execute(async (trx) => {
+      let claim = trx
+        .selectFrom('files')
+        .select(['id', 'storage_key'])
+        .where('status', '=', 'deleted')
+        .orderBy('updated_at')
+        .limit(scope.limit)
+        .forUpdate()
+        .skipLocked()
+      if (scope.ids) claim = claim.where('id', 'in', scope.ids)
+      const rows = await claim.execute()
+      const purged: string[] = []
+      for (const row of rows) {
+        try {
+          await removeBlob(row.storage_key)
+          purged.push(row.id)
+        } catch {
+          // Left marked: retried on the next sweep.
+        }
+      }
+      if (purged.length > 0) await trx.deleteFrom('files').where('id', 'in', purged).execute()
+      return { purged, failed: rows.length - purged.length }
+    })
+  }
+
+  /** Removes the row of an upload that failed before it became visible. */
+  async removePending(id: string): Promise<void> {
+    await this.db.deleteFrom('files').where('id', '=', id).where('status', '=', 'pending').execute()
   }
 
   private visible() {

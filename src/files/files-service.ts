@@ -96,14 +96,12 @@ export class FilesService {
 
   /** Hides the file at once, then removes its blob and row; the sweeper retries what fails. */
   async remove(ownerId: string, id: string): Promise<void> {
-    const key = await this.deps.files.markDeleted(ownerId, id)
-    if (!key) throw new FileNotFoundError()
-    try {
-      await this.deps.store.delete(key)
-      await this.deps.files.remove(id)
-    } catch (err) {
-      this.deps.logger.warn({ err, fileId: id }, 'blob removal failed; the sweeper will retry')
-    }
+    if (!(await this.deps.files.markDeleted(ownerId, id))) throw new FileNotFoundError()
+    const { failed } = await this.deps.files.purgeDeleted({ ids: [id], limit: 1 }, (key) =>
+      this.deps.store.delete(key),
+    )
+    if (failed > 0)
+      this.deps.logger.warn({ fileId: id }, 'blob removal failed; the sweeper will retry')
   }
 
   /** The file behind a signed download link, which needs no account. */
@@ -167,7 +165,7 @@ export class FilesService {
   private async discardPending(id: string, key: string) {
     try {
       await this.deps.store.delete(key)
-      await this.deps.files.remove(id)
+      await this.deps.files.removePending(id)
     } catch (err) {
       this.deps.logger.warn(
         { err, fileId: id },

@@ -8,12 +8,14 @@ import type { ByteRange } from '../storage/blob-store.js'
 /**
  * Streams a file's bytes with everything a download needs: conditional requests, a single
  * byte range, and headers that keep an uploaded page from ever running as our origin.
+ * `beforeBody` runs only when bytes are about to be sent (not for HEAD or 304).
  */
 export async function sendFile(
   req: FastifyRequest,
   reply: FastifyReply,
   file: FileRecord,
   open: (range?: ByteRange) => Promise<Readable>,
+  beforeBody?: (range?: ByteRange) => Promise<void>,
 ) {
   const etag = `"${file.sha256}"`
   reply.headers({
@@ -40,6 +42,7 @@ export async function sendFile(
     reply.header('content-length', file.size)
   }
   if (req.method === 'HEAD') return reply.send()
+  await beforeBody?.(range)
   return reply.send(await open(range))
 }
 

@@ -6,6 +6,7 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify'
+import type { Sweeper } from '../jobs/sweeper.js'
 
 export type App = FastifyInstance<
   RawServerDefault,
@@ -27,5 +28,7 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     authenticate: (req: FastifyRequest) => Promise<void>
+    /** The background worker; built with the app, started by main. */
+    sweeper: Sweeper
   }
 }

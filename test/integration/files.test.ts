@@ -97,7 +97,9 @@ describe.each(['local', 's3'] as const)('files on the %s driver', (driver) => {
     expect(res.status).toBe(201)
     expect(res.json()).toMatchObject({ size, sha256: hash.digest('hex') })
     // Client and server share this process: buffering the body anywhere would add ≥ 100 MiB.
-    expect((peak - before) / 2 ** 20).toBeLessThan(64)
+    // On S3, lib-storage holds up to queueSize + 1 parts of 5 MiB and s3rver runs here too.
+    const budgetMiB = driver === 's3' ? 96 : 64
+    expect((peak - before) / 2 ** 20).toBeLessThan(budgetMiB)
   }, 120_000)
 
   it('takes many uploads at once', async () => {

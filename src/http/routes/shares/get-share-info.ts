@@ -1,0 +1,41 @@
+import { Type } from '@fastify/type-provider-typebox'
+import type { SharesService } from '../../../shares/shares-service.js'
+import type { App } from '../../types.js'
+import { passwordFromHeader, TokenParams } from './schemas.js'
+
+export function getShareInfo(app: App, shares: SharesService) {
+  app.get(
+    '/s/:token/info',
+    {
+      schema: {
+        tags: ['public'],
+        summary: "A shared file's name, size and type, without the bytes",
+        params: TokenParams,
+        response: {
+          200: Type.Object({
+            name: Type.String(),
+            size: Type.Integer(),
+            content_type: Type.String(),
+            expires_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+            downloads_remaining: Type.Union([Type.Integer(), Type.Null()]),
+          }),
+        },
+      },
+    },
+    async (req) => {
+      const { share, file } = await shares.open(
+        req.params.token,
+        passwordFromHeader(req),
+        req.ip ?? 'unknown',
+      )
+      return {
+        name: file.name,
+        size: file.size,
+        content_type: file.content_type,
+        expires_at: share.expires_at?.toISOString() ?? null,
+        downloads_remaining:
+          share.max_downloads === null ? null : share.max_downloads - share.downloads,
+      }
+    },
+  )
+}

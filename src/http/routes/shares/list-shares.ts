@@ -1,0 +1,26 @@
+import { Type } from '@fastify/type-provider-typebox'
+import type { SharesService } from '../../../shares/shares-service.js'
+import { bearerAuth } from '../../openapi.js'
+import type { App } from '../../types.js'
+import { FileParams } from '../files/schemas.js'
+import { ShareObject, shareResponse } from './schemas.js'
+
+export function listShares(app: App, shares: SharesService) {
+  app.get(
+    '/files/:id/shares',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        tags: ['shares'],
+        summary: 'Every link to a file, the default one included',
+        security: bearerAuth,
+        params: FileParams,
+        response: { 200: Type.Object({ items: Type.Array(ShareObject) }) },
+      },
+    },
+    async (req) => {
+      const items = await shares.list(req.user.id, req.params.id)
+      return { items: items.map((share) => shareResponse(share, shares)) }
+    },
+  )
+}

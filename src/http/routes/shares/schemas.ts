@@ -1,0 +1,41 @@
+import { Type } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import type { ShareRecord } from '../../../shares/shares-repository.js'
+import type { SharesService } from '../../../shares/shares-service.js'
+
+export const ShareObject = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  file_id: Type.String({ format: 'uuid' }),
+  url: Type.String({ description: 'The public link; anyone with it can download' }),
+  expires_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  max_downloads: Type.Union([Type.Integer(), Type.Null()]),
+  downloads: Type.Integer(),
+  has_password: Type.Boolean(),
+  created_at: Type.String({ format: 'date-time' }),
+})
+
+export const ShareParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+export const FileIdParams = Type.Object({ file_id: Type.String({ format: 'uuid' }) })
+export const TokenParams = Type.Object({ token: Type.String({ minLength: 1, maxLength: 128 }) })
+
+export const MaxDownloads = Type.Integer({ minimum: 1, maximum: 1_000_000_000 })
+export const SharePassword = Type.String({ minLength: 4, maxLength: 1024 })
+
+export function shareResponse(share: ShareRecord, shares: SharesService) {
+  return {
+    id: share.id,
+    file_id: share.file_id,
+    url: shares.url(share),
+    expires_at: share.expires_at?.toISOString() ?? null,
+    max_downloads: share.max_downloads,
+    downloads: share.downloads,
+    has_password: share.password_hash !== null,
+    created_at: share.created_at.toISOString(),
+  }
+}
+
+/** The password for a protected link, from the header that keeps it out of URLs and logs. */
+export function passwordFromHeader(req: FastifyRequest): string | undefined {
+  const value = req.headers['x-share-password']
+  return typeof value === 'string' ? value : undefined
+}

@@ -1,0 +1,133 @@
+import type { FilesRepository } from '../files/files-repository.js'
+import type { Logger } from '../infra/logger.js'
+import type { SharesRepository } from '../shares/shares-repository.js'
+import type { BlobStore } from '../storage/blob-store.js'
+import { removeOrphanBlobs } from './reconciler.js'
+import type { MarkedFile, SweepRepository } from './sweep-repository.js'
+
+export interface SweepCounts {
+  expiredFiles: number
+  abandonedUploads: number
+  purgedFiles: number
+  failedBlobDeletes: number
+  expiredShares: number
+  orphanBlobs: number
+}
+
+export interface SweeperDeps {
+  sweeps: SweepRepository
+  files: FilesRepository
+  shares: SharesRepository
+  store: BlobStore
+  logger: Logger
+  batchSize: number
+  maxSweepSeconds: number
+  uploadGraceSeconds: number
+  /** Called for each file the sweep expired, after it is hidden. */
+  onFileExpired?: (file: MarkedFile) => void
+}
+
+// Listing a whole store is costly (S3 bills per LIST): look for orphans once an hour-ish.
+const ORPHAN_SCAN_EVERY_N_SWEEPS = 60
+
+const zero = (): SweepCounts => ({
+  expiredFiles: 0,
+  abandonedUploads: 0,
+  purgedFiles: 0,
+  failedBlobDeletes: 0,
+  expiredShares: 0,
+  orphanBlobs: 0,
+})
+
+/**
+ * The background worker every instance runs. Each step is idempotent and claims its rows
+ * with SKIP LOCKED, so a crash anywhere converges on the next sweep and several instances
+ * sweeping at once never delete a file twice. Order per file: hide it (commit), delete its
+ * blob, delete its row.
+ */
+export class Sweeper {
+  readonly totals = zero()
+  private timer?: NodeJS.Timeout
+  private running?: Promise<SweepCounts>
+  private stopped = false
+  private sweepsDone = 0
+
+  constructor(private readonly deps: SweeperDeps) {}
+
+  /** Sweeps now, then every `intervalSeconds`, until stop(). */
+  start(intervalSeconds: number): void {
+    const tick = async () => {
+      await this.sweep({ orphans: this.sweepsDone % ORPHAN_SCAN_EVERY_N_SWEEPS === 0 }).catch(
+        (err) => this.deps.logger.error({ err }, 'sweep failed'),
+      )
+      if (!this.stopped) this.timer = setTimeout(tick, intervalSeconds * 1000)
+    }
+    void tick()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.timer)
+    await this.running?.catch(() => undefined)
+  }
+
+  /** One sweep, bounded by batch size and time; concurrent calls share the running sweep. */
+  sweep(options: { orphans?: boolean } = {}): Promise<SweepCounts> {
+    this.running ??= this.run(options.orphans ?? true).finally(() => {
+      this.running = undefined
+      this.sweepsDone++
+    })
+    return this.running
+  }
+
+  private async run(orphans: boolean): Promise<SweepCounts> {
+    const { sweeps, files, shares, store, batchSize, logger } = this.deps
+    const started = Date.now()
+    const deadline = started + this.deps.maxSweepSeconds * 1000
+    const graceCutoff = new Date(started - this.deps.uploadGraceSeconds * 1000)
+    const counts = zero()
+    // Each step runs batch after batch until it runs dry, the time is up, or we are stopping.
+    const drain = async (step: () => Promise<number>) => {
+      for (let n = batchSize; n >= batchSize && !this.stopped && Date.now() < deadline; )
+        n = await step()
+    }
+
+    await drain(async () => {
+      const expired = await sweeps.markExpired(batchSize)
+      for (const file of expired) this.deps.onFileExpired?.(file)
+      counts.expiredFiles += expired.length
+      return expired.length
+    })
+    await drain(async () => {
+      const abandoned = await sweeps.markAbandoned(graceCutoff, batchSize)
+      counts.abandonedUploads += abandoned.length
+      return abandoned.length
+    })
+    await drain(async () => {
+      const { purged, failed } = await files.purgeDeleted({ limit: batchSize }, (key) =>
+        store.delete(key),
+      )
+      counts.purgedFiles += purged.length
+      counts.failedBlobDeletes += failed
+      // Failed rows stay claimable; stop this step rather than spin on them until the deadline.
+      return failed > 0 ? 0 : purged.length
+    })
+    await drain(async () => {
+      const n = await shares.deleteExpired(batchSize)
+      counts.expiredShares += n
+      return n
+    })
+    if (orphans && !this.stopped) {
+      counts.orphanBlobs = await removeOrphanBlobs({
+        store,
+        sweeps,
+        olderThan: graceCutoff,
+        deadline,
+      })
+    }
+
+    for (const key of Object.keys(counts) as (keyof SweepCounts)[]) this.totals[key] += counts[key]
+    logger.info({ sweep: counts, durationMs: Date.now() - started }, 'sweep finished')
+    return counts
+  }
+}

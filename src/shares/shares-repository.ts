@@ -1,0 +1,129 @@
+import { type Kysely, type Selectable, sql } from 'kysely'
+import type { DB, SharesTable } from '../schema.js'
+
+export type ShareRecord = Selectable<SharesTable>
+
+export interface NewShare {
+  id: string
+  fileId: string
+  ownerId: string
+  tokenHash: string
+  isDefault: boolean
+  expiresAt: Date | null
+  maxDownloads: number | null
+  passwordHash: string | null
+}
+
+export interface ShareChanges {
+  expires_at?: Date | null
+  max_downloads?: number | null
+  password_hash?: string | null
+}
+
+export class SharesRepository {
+  constructor(private readonly db: Kysely<DB>) {}
+
+  /** Inserts the share; for a default share that lost a race, returns the existing one. */
+  async insert(share: NewShare): Promise<ShareRecord> {
+    const inserted = await this.db
+      .insertInto('shares')
+      .values({
+        id: share.id,
+        file_id: share.fileId,
+        owner_id: share.ownerId,
+        token_hash: share.tokenHash,
+        is_default: share.isDefault,
+        expires_at: share.expiresAt,
+        max_downloads: share.maxDownloads,
+        password_hash: share.passwordHash,
+      })
+      .onConflict((oc) => oc.column('file_id').where('is_default', '=', true).doNothing())
+      .returningAll()
+      .executeTakeFirst()
+    return inserted ?? (await this.findDefault(share.fileId))!
+  }
+
+  findDefault(fileId: string): Promise<ShareRecord | undefined> {
+    return this.db
+      .selectFrom('shares')
+      .selectAll()
+      .where('file_id', '=', fileId)
+      .where('is_default', '=', true)
+      .executeTakeFirst()
+  }
+
+  listForFile(ownerId: string, fileId: string): Promise<ShareRecord[]> {
+    return this.db
+      .selectFrom('shares')
+      .selectAll()
+      .where('owner_id', '=', ownerId)
+      .where('file_id', '=', fileId)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute()
+  }
+
+  findOwned(ownerId: string, id: string): Promise<ShareRecord | undefined> {
+    return this.db
+      .selectFrom('shares')
+      .selectAll()
+      .where('owner_id', '=', ownerId)
+      .where('id', '=', id)
+      .executeTakeFirst()
+  }
+
+  findByTokenHash(tokenHash: string): Promise<ShareRecord | undefined> {
+    return this.db
+      .selectFrom('shares')
+      .selectAll()
+      .where('token_hash', '=', tokenHash)
+      .executeTakeFirst()
+  }
+
+  update(ownerId: string, id: string, changes: ShareChanges): Promise<ShareRecord | undefined> {
+    return this.db
+      .updateTable('shares')
+      .set({ ...changes, updated_at: new Date() })
+      .where('owner_id', '=', ownerId)
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst()
+  }
+
+  async delete(ownerId: string, id: string): Promise<boolean> {
+    const result = await this.db
+      .deleteFrom('shares')
+      .where('owner_id', '=', ownerId)
+      .where('id', '=', id)
+      .executeTakeFirst()
+    return result.numDeletedRows > 0n
+  }
+
+  /**
+   * Counts one download if the link still allows it. A single conditional UPDATE, so
+   * concurrent downloads of a limited link can never exceed the limit.
+   */
+  async countDownload(id: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('shares')
+      .set({ downloads: sql`downloads + 1` })
+      .where('id', '=', id)
+      .where((eb) =>
+        eb.or([eb('max_downloads', 'is', null), eb('downloads', '<', eb.ref('max_downloads'))]),
+      )
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', new Date())]))
+      .executeTakeFirst()
+    return result.numUpdatedRows > 0n
+  }
+
+  /** Removes up to `limit` expired links; returns how many. */
+  async deleteExpired(limit: number): Promise<number> {
+    const result = await this.db
+      .deleteFrom('shares')
+      .where('id', 'in', (eb) =>
+        eb.selectFrom('shares').select('id').where('expires_at', '<=', new Date()).limit(limit),
+      )
+      .executeTakeFirst()
+    return Number(result.numDeletedRows)
+  }
+}

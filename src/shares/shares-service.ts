@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto'
+import { resolveExpiry } from '../files/expiry.js'
+import { FileNotFoundError } from '../files/files-errors.js'
+import type { FileRecord, FilesRepository } from '../files/files-repository.js'
+import { hashPassword, verifyPassword } from '../users/passwords.js'
+import type { AttemptLimiter } from './attempt-limiter.js'
+import type { ShareTokens } from './share-tokens.js'
+import {
+  InvalidShareOptionsError,
+  ShareGoneError,
+  ShareNotFoundError,
+  SharePasswordError,
+  TooManyAttemptsError,
+} from './shares-errors.js'
+import type { ShareChanges, ShareRecord, SharesRepository } from './shares-repository.js'
+
+export interface ShareOptions {
+  expiresIn?: number
+  expiresAt?: string | null
+  maxDownloads?: number | null
+  password?: string | null
+}
+
+export interface SharesServiceDeps {
+  shares: SharesRepository
+  files: FilesRepository
+  tokens: ShareTokens
+  passwordAttempts: AttemptLimiter
+  publicBaseUrl: string
+}
+
+export class SharesService {
+  constructor(private readonly deps: SharesServiceDeps) {}
+
+  /** The file's default link, created on first request; or a new link when options are given. */
+  async getOrCreateDefault(
+    ownerId: string,
+    fileId: string,
+    options: ShareOptions,
+  ): Promise<ShareRecord> {
+    const hasOptions = options.expiresIn !== undefined || options.maxDownloads !== undefined
+    if (hasOptions) return this.create(ownerId, fileId, options)
+    await this.ownedFile(ownerId, fileId)
+    return (await this.deps.shares.findDefault(fileId)) ?? this.insert(ownerId, fileId, {}, true)
+  }
+
+  async create(ownerId: string, fileId: string, options: ShareOptions): Promise<ShareRecord> {
+    await this.ownedFile(ownerId, fileId)
+    return this.insert(ownerId, fileId, options, false)
+  }
+
+  async list(ownerId: string, fileId: string): Promise<ShareRecord[]> {
+    await this.ownedFile(ownerId, fileId)
+    return this.deps.shares.listForFile(ownerId, fileId)
+  }
+
+  async update(ownerId: string, id: string, options: ShareOptions): Promise<ShareRecord> {
+    const changes: ShareChanges = {
+      expires_at: resolveExpiry(options),
+      max_downloads: options.maxDownloads,
+      password_hash: await this.passwordHash(options.password),
+    }
+    const share = await this.deps.shares.update(ownerId, id, changes)
+    if (!share) throw new ShareNotFoundError()
+    return share
+  }
+
+  async revoke(ownerId: string, id: string): Promise<void> {
+    if (!(await this.deps.shares.delete(ownerId, id))) throw new ShareNotFoundError()
+  }
+
+  /**
+   * The share and file behind a public token, after every read-time check: the link exists,
+   * its file is visible, it has not expired or run out, and the password (if any) is right.
+   * `client` identifies the caller (an IP) for the wrong-password limit.
+   */
+  async open(
+    token: string,
+    password: string | undefined,
+    client: string,
+  ): Promise<{ share: ShareRecord; file: FileRecord }> {
+    const share = await this.deps.shares.findByTokenHash(this.deps.tokens.hash(token))
+    const file = share && (await this.deps.files.findVisibleById(share.file_id))
+    if (!share || !file) throw new ShareNotFoundError()
+    if (share.expires_at && share.expires_at.getTime() <= Date.now())
+      throw new ShareGoneError('expired')
+    if (share.max_downloads !== null && share.downloads >= share.max_downloads)
+      throw new ShareGoneError('exhausted')
+    if (share.password_hash) await this.checkPassword(share, password, `${share.id}:${client}`)
+    return { share, file }
+  }
+
+  /** Counts a download atomically; refuses once the limit is reached or the link expires. */
+  async countDownload(share: ShareRecord): Promise<void> {
+    if (!(await this.deps.shares.countDownload(share.id))) {
+      const expired = share.expires_at !== null && share.expires_at.getTime() <= Date.now()
+      throw new ShareGoneError(expired ? 'expired' : 'exhausted')
+    }
+  }
+
+  url(share: ShareRecord): string {
+    return `${this.deps.publicBaseUrl}/s/${this.deps.tokens.tokenFor(share.id)}`
+  }
+
+  private async checkPassword(
+    share: ShareRecord,
+    password: string | undefined,
+    attemptKey: string,
+  ) {
+    const { passwordAttempts } = this.deps
+    const wait = await passwordAttempts.blockedFor(attemptKey)
+    if (wait > 0) throw new TooManyAttemptsError(wait)
+    if (password === undefined) throw new SharePasswordError(false)
+    if (!(await verifyPassword(share.password_hash!, password))) {
+      await passwordAttempts.recordFailure(attemptKey)
+      throw new SharePasswordError(true)
+    }
+  }
+
+  private async insert(ownerId: string, fileId: string, options: ShareOptions, isDefault: boolean) {
+    const id = randomUUID()
+    return this.deps.shares.insert({
+      id,
+      fileId,
+      ownerId,
+      tokenHash: this.deps.tokens.hash(this.deps.tokens.tokenFor(id)),
+      isDefault,
+      expiresAt: resolveExpiry(options) ?? null,
+      maxDownloads: options.maxDownloads ?? null,
+      passwordHash: (await this.passwordHash(options.password)) ?? null,
+    })
+  }
+
+  private async ownedFile(ownerId: string, fileId: string): Promise<FileRecord> {
+    const file = await this.deps.files.findVisible(ownerId, fileId)
+    if (!file) throw new FileNotFoundError()
+    return file
+  }
+
+  private async passwordHash(
+    password: string | null | undefined,
+  ): Promise<string | null | undefined> {
+    if (password === undefined || password === null) return password
+    if (password.length < 4 || password.length > 1024) {
+      throw new InvalidShareOptionsError('A share password must be 4 to 1024 characters')
+    }
+    return hashPassword(password)
+  }
+}
