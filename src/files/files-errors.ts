@@ -68,3 +68,9 @@ export class InvalidCursorError extends AppError {
     super('invalid_cursor', 400, 'The cursor is malformed or from another query')
   }
 }
+
+export class InvalidFilterError extends AppError {
+  constructor(message: string) {
+    super('invalid_filter', 400, message)
+  }
+}

@@ -1,5 +1,12 @@
 import type { ExpressionBuilder, Kysely, Selectable } from 'kysely'
 import type { DB, FilesTable } from '../schema.js'
+import {
+  type FileFilters,
+  likeLiteral,
+  type SortKey,
+  type SortOrder,
+  type TypeFilter,
+} from './file-search.js'
 
 export type FileRecord = Selectable<FilesTable>
 
@@ -20,8 +27,11 @@ export interface StoredContent {
 }
 
 export interface Page {
+  sort: SortKey
+  order: SortOrder
   limit: number
-  after?: { createdAt: Date; id: string }
+  /** The sort value and id of the last row of the previous page. */
+  after?: { value: string | number | Date; id: string }
 }
 
 /** Available and not expired: the only rows a reader may ever see. */
@@ -30,6 +40,16 @@ const isVisible = (eb: ExpressionBuilder<DB, 'files'>) =>
     eb('status', '=', 'available'),
     eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', new Date())]),
   ])
+
+function typeCondition(eb: ExpressionBuilder<DB, 'files'>, type: TypeFilter) {
+  if ('exact' in type) return eb('content_type', '=', type.exact)
+  const matches = type.prefixes.map((prefix) =>
+    eb('content_type', 'like', `${likeLiteral(prefix)}%`),
+  )
+  if (type.exacts.length > 0) matches.push(eb('content_type', 'in', type.exacts))
+  const any = eb.or(matches)
+  return type.negate ? eb.not(any) : any
+}
 
 export class FilesRepository {
   constructor(private readonly db: Kysely<DB>) {}
@@ -84,18 +104,25 @@ export class FilesRepository {
     return this.visible().where('id', '=', id).selectAll().executeTakeFirst()
   }
 
-  listVisible(ownerId: string, page: Page): Promise<FileRecord[]> {
+  /** One page of a user's visible files matching every given filter, in keyset order. */
+  search(ownerId: string, filters: FileFilters, page: Page): Promise<FileRecord[]> {
+    const { q, type, uploadedAfter, uploadedBefore, minSize, maxSize } = filters
     let query = this.visible().where('owner_id', '=', ownerId).selectAll()
-    if (page.after) {
-      const { createdAt, id } = page.after
+    if (q) query = query.where('name', 'ilike', `%${likeLiteral(q)}%`)
+    if (type) query = query.where((eb) => typeCondition(eb, type))
+    if (uploadedAfter) query = query.where('created_at', '>=', uploadedAfter)
+    if (uploadedBefore) query = query.where('created_at', '<', uploadedBefore)
+    if (minSize !== undefined) query = query.where('size', '>=', minSize)
+    if (maxSize !== undefined) query = query.where('size', '<=', maxSize)
+    const { sort, order, after } = page
+    if (after) {
+      // A row comparison, so the (owner, sort, id) index serves the page as one range scan.
+      const direction = order === 'desc' ? '<' : '>'
       query = query.where((eb) =>
-        eb.or([
-          eb('created_at', '<', createdAt),
-          eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)]),
-        ]),
+        eb(eb.refTuple(sort, 'id'), direction, eb.tuple(after.value, after.id)),
       )
     }
-    return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).execute()
+    return query.orderBy(sort, order).orderBy('id', order).limit(page.limit).execute()
   }
 
   update(

@@ -6,6 +6,7 @@ import type { BlobStore, ByteRange } from '../storage/blob-store.js'
 import { detectContentType, HeadSniffer } from './content-type.js'
 import { resolveExpiry } from './expiry.js'
 import { normalizeFileName } from './file-name.js'
+import type { FileFilters, SortKey, SortOrder } from './file-search.js'
 import { FileNotFoundError, InvalidCursorError, InvalidUploadError } from './files-errors.js'
 import type { FileRecord, FilesRepository } from './files-repository.js'
 import type { SignedUrls } from './signed-urls.js'
@@ -20,6 +21,14 @@ export interface FilesServiceDeps {
   store: BlobStore
   signedUrls: SignedUrls
   logger: Logger
+}
+
+export interface ListQuery {
+  filters: FileFilters
+  sort: SortKey
+  order: SortOrder
+  limit: number
+  cursor?: string
 }
 
 export interface FilePage {
@@ -73,12 +82,18 @@ export class FilesService {
     return file
   }
 
-  async list(ownerId: string, options: { limit: number; cursor?: string }): Promise<FilePage> {
-    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor)
-    const rows = await this.deps.files.listVisible(ownerId, { limit: options.limit + 1, after })
-    const items = rows.slice(0, options.limit)
+  async list(ownerId: string, query: ListQuery): Promise<FilePage> {
+    const { limit, sort, order, cursor } = query
+    const after = cursor === undefined ? undefined : decodeCursor(cursor, sort, order)
+    const rows = await this.deps.files.search(ownerId, query.filters, {
+      sort,
+      order,
+      limit: limit + 1,
+      after,
+    })
+    const items = rows.slice(0, limit)
     const last = items.at(-1)
-    const nextCursor = rows.length > options.limit && last ? encodeCursor(last) : null
+    const nextCursor = rows.length > limit && last ? encodeCursor(last, sort, order) : null
     return { items, nextCursor }
   }
 
@@ -186,18 +201,31 @@ export class FilesService {
   }
 }
 
-function encodeCursor(file: FileRecord): string {
-  return Buffer.from(JSON.stringify([file.created_at.toISOString(), file.id])).toString('base64url')
+// A cursor names its sort, so a cursor from one ordering is refused by another.
+function encodeCursor(file: FileRecord, sort: SortKey, order: SortOrder): string {
+  const value = sort === 'created_at' ? file.created_at.toISOString() : file[sort]
+  return Buffer.from(JSON.stringify([sort, order, value, file.id])).toString('base64url')
 }
 
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+function decodeCursor(
+  cursor: string,
+  sort: SortKey,
+  order: SortOrder,
+): { value: string | number | Date; id: string } {
+  let parsed: unknown
   try {
-    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-    const date = new Date(createdAt)
-    if (typeof id !== 'string' || !/^[0-9a-f-]{36}$/.test(id) || Number.isNaN(date.getTime()))
-      throw new Error()
-    return { createdAt: date, id }
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
   } catch {
     throw new InvalidCursorError()
   }
+  if (!Array.isArray(parsed) || parsed.length !== 4) throw new InvalidCursorError()
+  const [cursorSort, cursorOrder, value, id] = parsed
+  if (cursorSort !== sort || cursorOrder !== order) throw new InvalidCursorError()
+  if (typeof id !== 'string' || !/^[0-9a-f-]{36}$/.test(id)) throw new InvalidCursorError()
+  if (sort === 'size' && Number.isSafeInteger(value)) return { value, id }
+  if (sort === 'name' && typeof value === 'string') return { value, id }
+  if (sort === 'created_at' && typeof value === 'string' && !Number.isNaN(Date.parse(value))) {
+    return { value: new Date(value), id }
+  }
+  throw new InvalidCursorError()
 }

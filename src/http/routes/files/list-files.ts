@@ -1,36 +1,81 @@
-import { Type } from '@fastify/type-provider-typebox'
+import { type Static, Type } from '@fastify/type-provider-typebox'
+import { parseTypeFilter, TYPE_CATEGORIES } from '../../../files/file-search.js'
 import type { FilesService } from '../../../files/files-service.js'
 import { bearerAuth } from '../../openapi.js'
 import type { App } from '../../types.js'
 import { FileObject, fileResponse } from './schemas.js'
 
+const ListQuery = Type.Object({
+  q: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 255,
+      description: 'Case-insensitive substring of the name',
+    }),
+  ),
+  type: Type.Optional(
+    Type.String({
+      maxLength: 255,
+      description: `A MIME type, a prefix such as "image/", or a category: ${TYPE_CATEGORIES.join(', ')}`,
+    }),
+  ),
+  uploaded_after: Type.Optional(Type.String({ format: 'date-time' })),
+  uploaded_before: Type.Optional(Type.String({ format: 'date-time' })),
+  min_size: Type.Optional(Type.Integer({ minimum: 0 })),
+  max_size: Type.Optional(Type.Integer({ minimum: 0 })),
+  sort: Type.Union([Type.Literal('created_at'), Type.Literal('name'), Type.Literal('size')], {
+    default: 'created_at',
+  }),
+  order: Type.Union([Type.Literal('asc'), Type.Literal('desc')], { default: 'desc' }),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
+  cursor: Type.Optional(Type.String({ maxLength: 1024 })),
+})
+
+const ListResponse = Type.Object({
+  items: Type.Array(FileObject),
+  next_cursor: Type.Union([Type.String(), Type.Null()]),
+})
+
+/** GET /files lists and searches; GET /search is the same endpoint under the name people look for. */
 export function listFiles(app: App, files: FilesService) {
-  app.get(
-    '/files',
-    {
-      onRequest: app.authenticate,
-      schema: {
-        tags: ['files'],
-        summary: 'Your files, newest first',
-        security: bearerAuth,
-        querystring: Type.Object({
-          limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
-          cursor: Type.Optional(Type.String({ maxLength: 512 })),
-        }),
-        response: {
-          200: Type.Object({
-            items: Type.Array(FileObject),
-            next_cursor: Type.Union([Type.String(), Type.Null()]),
-          }),
+  for (const url of ['/files', '/search']) {
+    app.get(
+      url,
+      {
+        onRequest: app.authenticate,
+        schema: {
+          tags: ['files'],
+          summary: 'Your files: filtered, sorted, in pages (keyset cursor)',
+          security: bearerAuth,
+          querystring: ListQuery,
+          response: { 200: ListResponse },
         },
       },
+      async (req) => {
+        const page = await files.list(req.user.id, toListQuery(req.query))
+        return {
+          items: page.items.map((file) => fileResponse(file, files)),
+          next_cursor: page.nextCursor,
+        }
+      },
+    )
+  }
+}
+
+function toListQuery(query: Static<typeof ListQuery>) {
+  const date = (value?: string) => (value === undefined ? undefined : new Date(value))
+  return {
+    filters: {
+      q: query.q,
+      type: query.type === undefined ? undefined : parseTypeFilter(query.type),
+      uploadedAfter: date(query.uploaded_after),
+      uploadedBefore: date(query.uploaded_before),
+      minSize: query.min_size,
+      maxSize: query.max_size,
     },
-    async (req) => {
-      const page = await files.list(req.user.id, req.query)
-      return {
-        items: page.items.map((file) => fileResponse(file, files)),
-        next_cursor: page.nextCursor,
-      }
-    },
-  )
+    sort: query.sort,
+    order: query.order,
+    limit: query.limit,
+    cursor: query.cursor,
+  }
 }
