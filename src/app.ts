@@ -3,12 +3,14 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
+import type { Redis } from 'ioredis'
 import type { Config } from './config.js'
 import { FilesRepository } from './files/files-repository.js'
 import { FilesService } from './files/files-service.js'
 import { SignedUrls } from './files/signed-urls.js'
 import { registerErrorHandling } from './http/errors.js'
 import { registerAuthenticate } from './http/plugins/authenticate.js'
+import { registerRateLimit } from './http/plugins/rate-limit.js'
 import { registerRequestId, requestIdFrom } from './http/plugins/request-id.js'
 import { deleteFile } from './http/routes/files/delete-file.js'
 import { downloadFile } from './http/routes/files/download-file.js'
@@ -30,12 +32,13 @@ import { logoutUser } from './http/routes/users/logout-user.js'
 import { refreshToken } from './http/routes/users/refresh-token.js'
 import { registerUser } from './http/routes/users/register-user.js'
 import type { App } from './http/types.js'
+import { AttemptLimiter } from './infra/attempt-limiter.js'
 import type { Database } from './infra/db.js'
+import { FixedWindowCounter } from './infra/fixed-window.js'
 import type { Logger } from './infra/logger.js'
 import { SweepRepository } from './jobs/sweep-repository.js'
 import { Sweeper } from './jobs/sweeper.js'
 import type { DB } from './schema.js'
-import { MemoryAttemptLimiter } from './shares/attempt-limiter.js'
 import { ShareTokens } from './shares/share-tokens.js'
 import { SharesRepository } from './shares/shares-repository.js'
 import { SharesService } from './shares/shares-service.js'
@@ -49,6 +52,8 @@ export interface AppDeps {
   database: Database<DB>
   store: BlobStore
   logger: Logger
+  /** Shared counters, cache and events across instances; in-process without it. */
+  redis?: Redis
 }
 
 /** Builds the HTTP application from resolved config and open connections; does no I/O itself. */
@@ -56,11 +61,14 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   if (!config.jwtSecret) throw new Error('buildApp needs config.jwtSecret (see resolveSecrets)')
   const { db } = deps.database
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds)
+  const counter = new FixedWindowCounter(deps.redis, deps.logger, config.redisPrefix)
+  const FIFTEEN_MINUTES = 15 * 60
   const users = new UsersService({
     users: new UsersRepository(db),
     refreshTokens: new RefreshTokensRepository(db),
     accessTokens,
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+    loginAttempts: new AttemptLimiter(counter, 'login', 10, FIFTEEN_MINUTES),
   })
   const filesRepository = new FilesRepository(db)
   const sharesRepository = new SharesRepository(db)
@@ -74,8 +82,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     shares: sharesRepository,
     files: filesRepository,
     tokens: new ShareTokens(config.jwtSecret),
-    // Ten wrong passwords per link and client per 15 minutes.
-    passwordAttempts: new MemoryAttemptLimiter(10, 15 * 60),
+    passwordAttempts: new AttemptLimiter(counter, 'share-password', 10, FIFTEEN_MINUTES),
     publicBaseUrl: config.publicBaseUrl,
   })
   const sweeper = new Sweeper({
@@ -106,6 +113,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
   )
   registerRequestId(app)
+  await registerRateLimit(app, { perMinute: config.rateLimitPerMinute, counter, accessTokens })
   registerErrorHandling(app)
   registerAuthenticate(app, accessTokens)
   await app.register(swagger, {
@@ -135,8 +143,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     { name: 'database', check: () => deps.database.ping() },
     { name: 'storage', check: () => deps.store.ping() },
   ])
-  registerUser(app, users)
-  loginUser(app, users)
+  registerUser(app, users, config.authRateLimitPerMinute)
+  loginUser(app, users, config.authRateLimitPerMinute)
   refreshToken(app, users)
   logoutUser(app, users)
   getMe(app, users)

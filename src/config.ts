@@ -25,6 +25,7 @@ const EnvSchema = Type.Object({
   ),
   DATABASE_URL: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  REDIS_PREFIX: Type.String({ pattern: '^[\\w:.-]{1,64}$', default: 'satchel:' }),
   STORAGE_DRIVER: Type.Union([Type.Literal('local'), Type.Literal('s3')], { default: 'local' }),
   S3_BUCKET: Type.Optional(Type.String({ minLength: 3 })),
   S3_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
@@ -40,6 +41,7 @@ const EnvSchema = Type.Object({
   MAX_UPLOAD_BYTES: Int(1, 5 * 1024 ** 3),
   MAX_PARTS_PER_UPLOAD: Int(1, 10, 1000),
   RATE_LIMIT_PER_MINUTE: Int(1, 100),
+  AUTH_RATE_LIMIT_PER_MINUTE: Int(1, 10),
   CACHE_TTL_SECONDS: Int(1, 300),
   SWEEP_INTERVAL_SECONDS: Int(1, 60),
   UPLOAD_GRACE_SECONDS: Int(60, 24 * 3600),
@@ -71,6 +73,7 @@ export interface Config {
   logLevel: LogLevel
   databaseUrl?: string
   redisUrl?: string
+  redisPrefix: string
   storage: { driver: 'local' } | { driver: 's3'; s3: S3Config }
   publicBaseUrl: string
   /** Undefined only before `resolveSecrets` has run in the embedded mode. */
@@ -79,6 +82,8 @@ export interface Config {
   maxUploadBytes: number
   maxPartsPerUpload: number
   rateLimitPerMinute: number
+  /** Per client on /login and /register. */
+  authRateLimitPerMinute: number
   cacheTtlSeconds: number
   sweepIntervalSeconds: number
   uploadGraceSeconds: number
@@ -118,6 +123,7 @@ export function parseConfig(source: NodeJS.ProcessEnv): Config {
     logLevel: e.LOG_LEVEL,
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
+    redisPrefix: e.REDIS_PREFIX,
     storage: storageConfig(e),
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     jwtSecret: e.JWT_SECRET,
@@ -125,6 +131,7 @@ export function parseConfig(source: NodeJS.ProcessEnv): Config {
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
     maxPartsPerUpload: e.MAX_PARTS_PER_UPLOAD,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
+    authRateLimitPerMinute: e.AUTH_RATE_LIMIT_PER_MINUTE,
     cacheTtlSeconds: e.CACHE_TTL_SECONDS,
     sweepIntervalSeconds: e.SWEEP_INTERVAL_SECONDS,
     uploadGraceSeconds: e.UPLOAD_GRACE_SECONDS,

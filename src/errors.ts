@@ -34,3 +34,19 @@ export class ServiceUnavailableError extends AppError {
     super('service_unavailable', 503, message, { 'retry-after': String(retryAfterSeconds) })
   }
 }
+
+export class TooManyAttemptsError extends AppError {
+  constructor(retryAfterSeconds: number, message = 'Too many failed attempts; try again later') {
+    super('too_many_attempts', 429, message, {
+      'retry-after': String(retryAfterSeconds),
+    })
+  }
+}
+
+export class RateLimitedError extends AppError {
+  constructor(retryAfterSeconds: number) {
+    super('rate_limited', 429, 'Too many requests; slow down', {
+      'retry-after': String(retryAfterSeconds),
+    })
+  }
+}

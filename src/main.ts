@@ -1,6 +1,7 @@
 import { buildApp } from './app.js'
 import { ConfigError, parseConfig } from './config.js'
 import { createLogger } from './infra/logger.js'
+import { createRedisClient } from './infra/redis.js'
 import { openMigratedDatabase, resolveSecrets } from './runtime.js'
 import { createBlobStore } from './storage/create-blob-store.js'
 
@@ -11,7 +12,8 @@ async function main() {
   const logger = createLogger(config.logLevel)
   const database = await openMigratedDatabase(config, logger)
   const store = createBlobStore(config)
-  const app = await buildApp(config, { database, store, logger })
+  const redis = config.redisUrl ? createRedisClient(config.redisUrl, logger) : undefined
+  const app = await buildApp(config, { database, store, logger, redis })
   await app.listen({ port: config.port, host: config.host })
   app.sweeper.start(config.sweepIntervalSeconds)
   logger.info({ database: database.kind, storage: config.storage.driver }, 'satchel ready')
@@ -32,6 +34,7 @@ async function main() {
     await app.close()
     clearInterval(reaper)
     await database.close()
+    redis?.disconnect()
     logger.info('stopped')
     process.exit(0)
   }

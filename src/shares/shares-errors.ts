@@ -29,14 +29,6 @@ export class SharePasswordError extends AppError {
   }
 }
 
-export class TooManyAttemptsError extends AppError {
-  constructor(retryAfterSeconds: number) {
-    super('too_many_attempts', 429, 'Too many wrong passwords; try again later', {
-      'retry-after': String(retryAfterSeconds),
-    })
-  }
-}
-
 export class InvalidShareOptionsError extends AppError {
   constructor(message: string) {
     super('invalid_share_options', 400, message)

@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto'
+import { TooManyAttemptsError } from '../errors.js'
 import { resolveExpiry } from '../files/expiry.js'
 import { FileNotFoundError } from '../files/files-errors.js'
 import type { FileRecord, FilesRepository } from '../files/files-repository.js'
+import type { AttemptLimiter } from '../infra/attempt-limiter.js'
 import { hashPassword, verifyPassword } from '../users/passwords.js'
-import type { AttemptLimiter } from './attempt-limiter.js'
 import type { ShareTokens } from './share-tokens.js'
 import {
   InvalidShareOptionsError,
   ShareGoneError,
   ShareNotFoundError,
   SharePasswordError,
-  TooManyAttemptsError,
 } from './shares-errors.js'
 import type { ShareChanges, ShareRecord, SharesRepository } from './shares-repository.js'
 
@@ -109,7 +109,7 @@ export class SharesService {
   ) {
     const { passwordAttempts } = this.deps
     const wait = await passwordAttempts.blockedFor(attemptKey)
-    if (wait > 0) throw new TooManyAttemptsError(wait)
+    if (wait > 0) throw new TooManyAttemptsError(wait, 'Too many wrong passwords; try again later')
     if (password === undefined) throw new SharePasswordError(false)
     if (!(await verifyPassword(share.password_hash!, password))) {
       await passwordAttempts.recordFailure(attemptKey)

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import { NotAuthenticatedError } from '../errors.js'
+import { NotAuthenticatedError, TooManyAttemptsError } from '../errors.js'
+import type { AttemptLimiter } from '../infra/attempt-limiter.js'
 import type { AccessTokens } from './access-tokens.js'
 import { hashPassword, verifyPassword } from './passwords.js'
 import type { RefreshTokensRepository } from './refresh-tokens-repository.js'
@@ -26,6 +27,8 @@ export interface UsersServiceDeps {
   refreshTokens: RefreshTokensRepository
   accessTokens: AccessTokens
   refreshTokenTtlSeconds: number
+  /** Wrong passwords per email and client. */
+  loginAttempts: AttemptLimiter
 }
 
 export class UsersService {
@@ -41,11 +44,19 @@ export class UsersService {
     return user
   }
 
-  async login(rawEmail: string, password: string): Promise<TokenPair> {
-    const user = await this.deps.users.findByEmail(rawEmail.trim().toLowerCase())
+  /** `client` identifies the caller (an IP) so guessing is limited per email and client. */
+  async login(rawEmail: string, password: string, client: string): Promise<TokenPair> {
+    const email = rawEmail.trim().toLowerCase()
+    const attemptKey = `${email}:${client}`
+    const wait = await this.deps.loginAttempts.blockedFor(attemptKey)
+    if (wait > 0) throw new TooManyAttemptsError(wait)
+    const user = await this.deps.users.findByEmail(email)
     this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'))
     const ok = await verifyPassword(user?.password_hash ?? (await this.dummyHash), password)
-    if (!user || !ok) throw new InvalidCredentialsError()
+    if (!user || !ok) {
+      await this.deps.loginAttempts.recordFailure(attemptKey)
+      throw new InvalidCredentialsError()
+    }
     return this.issue(user.id, randomUUID())
   }
 

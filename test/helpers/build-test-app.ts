@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -6,6 +7,7 @@ import { type Config, parseConfig } from '../../src/config.js'
 import type { App } from '../../src/http/types.js'
 import type { Database } from '../../src/infra/db.js'
 import { createLogger } from '../../src/infra/logger.js'
+import { createRedisClient } from '../../src/infra/redis.js'
 import { openMigratedDatabase } from '../../src/runtime.js'
 import type { DB } from '../../src/schema.js'
 import type { BlobStore } from '../../src/storage/blob-store.js'
@@ -34,13 +36,24 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Te
     DATA_DIR: dataDir,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     JWT_SECRET: TEST_JWT_SECRET,
+    // Suites make many requests from one address; the limit tests set their own budgets.
+    RATE_LIMIT_PER_MINUTE: '100000',
+    REDIS_PREFIX: `test-${randomBytes(4).toString('hex')}:`,
+    AUTH_RATE_LIMIT_PER_MINUTE: '100000',
     ...(testDb ? { DATABASE_URL: testDb.url } : {}),
     ...env,
   })
   const logger = createLogger(config.logLevel)
   const database = await openMigratedDatabase(config, logger)
   const store = createBlobStore(config)
-  const app = await buildApp(config, { database, store, logger })
+  const redis = config.redisUrl ? createRedisClient(config.redisUrl, logger) : undefined
+  // Until it is ready the app counts in memory; a test of sharing needs it connected.
+  if (redis)
+    await Promise.race([
+      new Promise((r) => redis.once('ready', r)),
+      new Promise((r) => setTimeout(r, 1000)),
+    ])
+  const app = await buildApp(config, { database, store, logger, redis })
   await app.ready()
   return {
     app,
@@ -51,6 +64,7 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Te
     async close() {
       await app.close()
       await database.close()
+      redis?.disconnect()
       await testDb?.drop()
       await rm(dataDir, { recursive: true, force: true })
     },

@@ -13,6 +13,7 @@ export function health(app: App, checks: ReadinessCheck[]) {
   app.get(
     '/healthz',
     {
+      config: { rateLimit: false },
       schema: { tags: ['operations'], summary: 'The process is alive', response: { 200: Status } },
     },
     async () => ({ status: 'ok' }),
@@ -21,6 +22,7 @@ export function health(app: App, checks: ReadinessCheck[]) {
   app.get(
     '/readyz',
     {
+      config: { rateLimit: false },
       schema: {
         tags: ['operations'],
         summary: 'Every dependency answers',

@@ -1,11 +1,13 @@
 import type { UsersService } from '../../../users/users-service.js'
+import { strictLimit } from '../../plugins/rate-limit.js'
 import type { App } from '../../types.js'
 import { Credentials, User, userResponse } from './schemas.js'
 
-export function registerUser(app: App, users: UsersService) {
+export function registerUser(app: App, users: UsersService, perMinute: number) {
   app.post(
     '/register',
     {
+      config: strictLimit(perMinute),
       schema: {
         tags: ['accounts'],
         summary: 'Create an account',

@@ -1,0 +1,87 @@
+import type { Redis } from 'ioredis'
+import type { Logger } from './logger.js'
+
+export interface WindowCount {
+  /** Hits in the current window, this one included. */
+  current: number
+  /** Milliseconds until the window resets. */
+  ttl: number
+}
+
+// Atomic on the server: the first hit of a window starts its expiry.
+const HIT = `
+local current = redis.call('INCR', KEYS[1])
+if current == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {current, ttl}`
+
+const WARN_EVERY_MS = 10_000
+const MAX_LOCAL_KEYS = 100_000
+
+/**
+ * Fixed-window counters, in Redis when there is one so every instance shares them. When
+ * Redis is absent or failing, each instance counts in memory instead: limits get looser
+ * by the number of instances, never lifted.
+ */
+export class FixedWindowCounter {
+  private readonly local = new Map<string, { current: number; resetAt: number }>()
+  private lastWarning = 0
+
+  constructor(
+    private readonly redis: Redis | undefined,
+    private readonly logger: Logger,
+    /** Namespaces every key, so deployments (or test runs) can share one Redis. */
+    private readonly prefix = 'satchel:',
+  ) {}
+
+  async hit(name: string, windowMs: number): Promise<WindowCount> {
+    const key = this.prefix + name
+    if (this.redis && this.redis.status === 'ready') {
+      try {
+        const [current, ttl] = (await this.redis.eval(HIT, 1, key, windowMs)) as [number, number]
+        return { current, ttl }
+      } catch (err) {
+        this.warn(err)
+      }
+    }
+    return this.hitLocal(key, windowMs)
+  }
+
+  async peek(name: string): Promise<WindowCount> {
+    const key = this.prefix + name
+    if (this.redis && this.redis.status === 'ready') {
+      try {
+        const [current, ttl] = await Promise.all([this.redis.get(key), this.redis.pttl(key)])
+        return { current: Number(current ?? 0), ttl: Math.max(ttl, 0) }
+      } catch (err) {
+        this.warn(err)
+      }
+    }
+    const window = this.local.get(key)
+    if (!window || window.resetAt <= Date.now()) return { current: 0, ttl: 0 }
+    return { current: window.current, ttl: window.resetAt - Date.now() }
+  }
+
+  private hitLocal(key: string, windowMs: number): WindowCount {
+    const now = Date.now()
+    let window = this.local.get(key)
+    if (!window || window.resetAt <= now) {
+      if (this.local.size >= MAX_LOCAL_KEYS) this.prune(now)
+      window = { current: 0, resetAt: now + windowMs }
+      this.local.set(key, window)
+    }
+    window.current++
+    return { current: window.current, ttl: window.resetAt - now }
+  }
+
+  private prune(now: number) {
+    for (const [key, window] of this.local) if (window.resetAt <= now) this.local.delete(key)
+  }
+
+  private warn(err: unknown) {
+    if (Date.now() - this.lastWarning < WARN_EVERY_MS) return
+    this.lastWarning = Date.now()
+    this.logger.warn({ err }, 'redis unavailable; counting limits in this instance only')
+  }
+}
