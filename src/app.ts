@@ -2,16 +2,15 @@ import multipart from '@fastify/multipart'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import websocket from '@fastify/websocket'
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
-import type { Redis } from 'ioredis'
 import type { Config } from './config.js'
-import { FilesRepository } from './files/files-repository.js'
-import { FilesService } from './files/files-service.js'
-import { SignedUrls } from './files/signed-urls.js'
 import { registerErrorHandling } from './http/errors.js'
 import { registerAuthenticate } from './http/plugins/authenticate.js'
 import { registerRateLimit } from './http/plugins/rate-limit.js'
 import { registerRequestId, requestIdFrom } from './http/plugins/request-id.js'
+import { createSocketTicket } from './http/routes/events/create-socket-ticket.js'
+import { notificationsSocket } from './http/routes/events/notifications-socket.js'
 import { deleteFile } from './http/routes/files/delete-file.js'
 import { downloadFile } from './http/routes/files/download-file.js'
 import { getFile } from './http/routes/files/get-file.js'
@@ -32,69 +31,16 @@ import { logoutUser } from './http/routes/users/logout-user.js'
 import { refreshToken } from './http/routes/users/refresh-token.js'
 import { registerUser } from './http/routes/users/register-user.js'
 import type { App } from './http/types.js'
-import { AttemptLimiter } from './infra/attempt-limiter.js'
-import type { Database } from './infra/db.js'
-import { FixedWindowCounter } from './infra/fixed-window.js'
-import type { Logger } from './infra/logger.js'
-import { SweepRepository } from './jobs/sweep-repository.js'
-import { Sweeper } from './jobs/sweeper.js'
-import type { DB } from './schema.js'
-import { ShareTokens } from './shares/share-tokens.js'
-import { SharesRepository } from './shares/shares-repository.js'
-import { SharesService } from './shares/shares-service.js'
-import type { BlobStore } from './storage/blob-store.js'
-import { AccessTokens } from './users/access-tokens.js'
-import { RefreshTokensRepository } from './users/refresh-tokens-repository.js'
-import { UsersRepository } from './users/users-repository.js'
-import { UsersService } from './users/users-service.js'
+import { type AppDeps, buildServices } from './services.js'
 
-export interface AppDeps {
-  database: Database<DB>
-  store: BlobStore
-  logger: Logger
-  /** Shared counters, cache and events across instances; in-process without it. */
-  redis?: Redis
-}
+export type { AppDeps } from './services.js'
 
 /** Builds the HTTP application from resolved config and open connections; does no I/O itself. */
 export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
-  if (!config.jwtSecret) throw new Error('buildApp needs config.jwtSecret (see resolveSecrets)')
-  const { db } = deps.database
-  const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds)
-  const counter = new FixedWindowCounter(deps.redis, deps.logger, config.redisPrefix)
-  const FIFTEEN_MINUTES = 15 * 60
-  const users = new UsersService({
-    users: new UsersRepository(db),
-    refreshTokens: new RefreshTokensRepository(db),
-    accessTokens,
-    refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
-    loginAttempts: new AttemptLimiter(counter, 'login', 10, FIFTEEN_MINUTES),
-  })
-  const filesRepository = new FilesRepository(db)
-  const sharesRepository = new SharesRepository(db)
-  const files = new FilesService({
-    files: filesRepository,
-    store: deps.store,
-    signedUrls: new SignedUrls(config.jwtSecret, config.publicBaseUrl, config.signedUrlTtlSeconds),
-    logger: deps.logger,
-  })
-  const shares = new SharesService({
-    shares: sharesRepository,
-    files: filesRepository,
-    tokens: new ShareTokens(config.jwtSecret),
-    passwordAttempts: new AttemptLimiter(counter, 'share-password', 10, FIFTEEN_MINUTES),
-    publicBaseUrl: config.publicBaseUrl,
-  })
-  const sweeper = new Sweeper({
-    sweeps: new SweepRepository(db),
-    files: filesRepository,
-    shares: sharesRepository,
-    store: deps.store,
-    logger: deps.logger,
-    batchSize: config.sweepBatchSize,
-    maxSweepSeconds: config.sweepMaxSeconds,
-    uploadGraceSeconds: config.uploadGraceSeconds,
-  })
+  const { jwtSecret } = config
+  if (!jwtSecret) throw new Error('buildApp needs config.jwtSecret (see resolveSecrets)')
+  const services = buildServices({ ...config, jwtSecret }, deps)
+  const { users, files, shares, sweeper } = services
 
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -113,9 +59,13 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
   )
   registerRequestId(app)
-  await registerRateLimit(app, { perMinute: config.rateLimitPerMinute, counter, accessTokens })
+  await registerRateLimit(app, {
+    perMinute: config.rateLimitPerMinute,
+    counter: services.counter,
+    accessTokens: services.accessTokens,
+  })
   registerErrorHandling(app)
-  registerAuthenticate(app, accessTokens)
+  registerAuthenticate(app, services.accessTokens)
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -137,6 +87,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
       headerPairs: 20,
     },
   })
+  await app.register(websocket, { options: { maxPayload: 4096 } })
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger())
 
   health(app, [
@@ -161,5 +112,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   deleteShare(app, shares)
   downloadShare(app, shares, files)
   getShareInfo(app, shares)
+  createSocketTicket(app, services.tickets)
+  notificationsSocket(app, {
+    tickets: services.tickets,
+    events: services.events,
+    allowedOrigins: config.allowedOrigins,
+  })
   return app
 }

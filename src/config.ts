@@ -35,6 +35,7 @@ const EnvSchema = Type.Object({
   S3_FORCE_PATH_STYLE: Boolish('false'),
   S3_PART_SIZE_MB: Int(5, 8, 5120),
   S3_QUEUE_SIZE: Int(1, 4, 64),
+  ALLOWED_ORIGINS: Type.Optional(Type.String()),
   PUBLIC_BASE_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
@@ -76,6 +77,8 @@ export interface Config {
   redisPrefix: string
   storage: { driver: 'local' } | { driver: 's3'; s3: S3Config }
   publicBaseUrl: string
+  /** Origins allowed to open the WebSocket; empty allows any (tickets still required). */
+  allowedOrigins: string[]
   /** Undefined only before `resolveSecrets` has run in the embedded mode. */
   jwtSecret?: string
   encryptionKey?: string
@@ -125,6 +128,10 @@ export function parseConfig(source: NodeJS.ProcessEnv): Config {
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
     storage: storageConfig(e),
+    allowedOrigins: (e.ALLOWED_ORIGINS ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     jwtSecret: e.JWT_SECRET,
     encryptionKey: e.ENCRYPTION_KEY,

@@ -1,22 +1,18 @@
 import { buildApp } from './app.js'
 import { ConfigError, parseConfig } from './config.js'
 import { createLogger } from './infra/logger.js'
-import { createRedisClient } from './infra/redis.js'
-import { openMigratedDatabase, resolveSecrets } from './runtime.js'
-import { createBlobStore } from './storage/create-blob-store.js'
+import { openDependencies, resolveSecrets } from './runtime.js'
 
 const SHUTDOWN_GRACE_MS = 10_000
 
 async function main() {
   const config = await resolveSecrets(parseConfig(process.env))
   const logger = createLogger(config.logLevel)
-  const database = await openMigratedDatabase(config, logger)
-  const store = createBlobStore(config)
-  const redis = config.redisUrl ? createRedisClient(config.redisUrl, logger) : undefined
-  const app = await buildApp(config, { database, store, logger, redis })
+  const deps = await openDependencies(config, logger)
+  const app = await buildApp(config, deps)
   await app.listen({ port: config.port, host: config.host })
   app.sweeper.start(config.sweepIntervalSeconds)
-  logger.info({ database: database.kind, storage: config.storage.driver }, 'satchel ready')
+  logger.info({ database: deps.database.kind, storage: config.storage.driver }, 'satchel ready')
 
   let stopping = false
   const stop = async (signal: string) => {
@@ -33,8 +29,7 @@ async function main() {
     const reaper = setInterval(() => app.server.closeIdleConnections(), 100)
     await app.close()
     clearInterval(reaper)
-    await database.close()
-    redis?.disconnect()
+    await deps.close()
     logger.info('stopped')
     process.exit(0)
   }

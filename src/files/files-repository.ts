@@ -91,15 +91,6 @@ export class FilesRepository {
       .executeTakeFirst()
   }
 
-  /** A file its owner can see: available and not expired. */
-  findVisible(ownerId: string, id: string): Promise<FileRecord | undefined> {
-    return this.visible()
-      .where('owner_id', '=', ownerId)
-      .where('id', '=', id)
-      .selectAll()
-      .executeTakeFirst()
-  }
-
   findVisibleById(id: string): Promise<FileRecord | undefined> {
     return this.visible().where('id', '=', id).selectAll().executeTakeFirst()
   }

@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import { pipeline, type Readable } from 'node:stream'
+import { AppError } from '../errors.js'
+import { type EventBus, newEvent } from '../events/event-bus.js'
 import type { Logger } from '../infra/logger.js'
 import { newBlobKey } from '../storage/blob-key.js'
 import type { BlobStore, ByteRange } from '../storage/blob-store.js'
 import { detectContentType, HeadSniffer } from './content-type.js'
 import { resolveExpiry } from './expiry.js'
+import type { FileCache } from './file-cache.js'
 import { normalizeFileName } from './file-name.js'
 import type { FileFilters, SortKey, SortOrder } from './file-search.js'
 import { FileNotFoundError, InvalidCursorError, InvalidUploadError } from './files-errors.js'
@@ -18,7 +21,9 @@ export type UploadPart =
 
 export interface FilesServiceDeps {
   files: FilesRepository
+  cache: FileCache
   store: BlobStore
+  events: EventBus
   signedUrls: SignedUrls
   logger: Logger
 }
@@ -51,6 +56,7 @@ export class FilesService {
   ): Promise<FileRecord[]> {
     const stored: FileRecord[] = []
     let expiresAt = defaultExpiry
+    let current: string | undefined
     try {
       for await (const part of parts) {
         if (part.kind === 'field') {
@@ -63,11 +69,19 @@ export class FilesService {
             `Unexpected file field "${part.fieldName}"; files go in parts named "file"`,
           )
         }
+        current = part.fileName
         stored.push(await this.storeOne(ownerId, part, expiresAt))
+        await this.deps.events.publish(
+          newEvent('upload.completed', ownerId, fileEvent(stored.at(-1)!)),
+        )
       }
     } catch (err) {
       await Promise.all(
         stored.map((file) => this.remove(file.owner_id, file.id).catch(() => undefined)),
+      )
+      const reason = err instanceof AppError ? err.code : 'internal_error'
+      await this.deps.events.publish(
+        newEvent('upload.failed', ownerId, { name: current ?? null, reason }),
       )
       throw err
     }
@@ -77,7 +91,7 @@ export class FilesService {
   }
 
   async get(ownerId: string, id: string): Promise<FileRecord> {
-    const file = await this.deps.files.findVisible(ownerId, id)
+    const file = await this.deps.cache.findVisible(ownerId, id)
     if (!file) throw new FileNotFoundError()
     return file
   }
@@ -106,12 +120,15 @@ export class FilesService {
     const expires_at = resolveExpiry(changes)
     const file = await this.deps.files.update(ownerId, id, { name, expires_at })
     if (!file) throw new FileNotFoundError()
+    await this.deps.cache.invalidate(id)
     return file
   }
 
   /** Hides the file at once, then removes its blob and row; the sweeper retries what fails. */
   async remove(ownerId: string, id: string): Promise<void> {
     if (!(await this.deps.files.markDeleted(ownerId, id))) throw new FileNotFoundError()
+    await this.deps.cache.invalidate(id)
+    await this.deps.events.publish(newEvent('file.deleted', ownerId, { id }))
     const { failed } = await this.deps.files.purgeDeleted({ ids: [id], limit: 1 }, (key) =>
       this.deps.store.delete(key),
     )
@@ -122,7 +139,7 @@ export class FilesService {
   /** The file behind a signed download link, which needs no account. */
   async getSigned(id: string, expires: number, signature: string): Promise<FileRecord> {
     this.deps.signedUrls.verify(id, expires, signature)
-    const file = await this.deps.files.findVisibleById(id)
+    const file = await this.deps.cache.findVisibleById(id)
     if (!file) throw new FileNotFoundError()
     return file
   }
@@ -228,4 +245,17 @@ function decodeCursor(
     return { value: new Date(value), id }
   }
   throw new InvalidCursorError()
+}
+
+/** What an event says about a file: its metadata, without the signed URL. */
+function fileEvent(file: FileRecord) {
+  return {
+    id: file.id,
+    name: file.name,
+    size: file.size,
+    content_type: file.content_type,
+    sha256: file.sha256,
+    created_at: file.created_at.toISOString(),
+    expires_at: file.expires_at?.toISOString() ?? null,
+  }
 }

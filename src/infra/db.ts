@@ -20,6 +20,8 @@ export interface DatabaseOptions {
   dataDir: string
   logger: Logger
   poolSize?: number
+  /** Called for every query run; tests count them. */
+  onQuery?: (sql: string) => void
 }
 
 /** PostgreSQL through `pg` when a URL is given, otherwise PGlite persisted under dataDir/db. */
@@ -27,7 +29,11 @@ export async function openDatabase<DB>(options: DatabaseOptions): Promise<Databa
   const { pool, kind } = options.url
     ? { pool: postgresPool(options), kind: 'postgres' as const }
     : { pool: await embeddedPool(options.dataDir), kind: 'pglite' as const }
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+  const { onQuery } = options
+  const db = new Kysely<DB>({
+    dialect: new PostgresDialect({ pool }),
+    log: onQuery ? (event) => onQuery(event.query.sql) : undefined,
+  })
   return {
     db,
     kind,

@@ -23,8 +23,8 @@ export interface SweeperDeps {
   batchSize: number
   maxSweepSeconds: number
   uploadGraceSeconds: number
-  /** Called for each file the sweep expired, after it is hidden. */
-  onFileExpired?: (file: MarkedFile) => void
+  /** Called with the files a batch expired, once they are hidden (cache, notifications). */
+  onFilesExpired: (files: MarkedFile[]) => Promise<void>
 }
 
 // Listing a whole store is costly (S3 bills per LIST): look for orphans once an hour-ish.
@@ -94,7 +94,7 @@ export class Sweeper {
 
     await drain(async () => {
       const expired = await sweeps.markExpired(batchSize)
-      for (const file of expired) this.deps.onFileExpired?.(file)
+      if (expired.length > 0) await this.deps.onFilesExpired(expired)
       counts.expiredFiles += expired.length
       return expired.length
     })

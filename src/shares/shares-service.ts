@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { TooManyAttemptsError } from '../errors.js'
+import { type EventBus, newEvent } from '../events/event-bus.js'
 import { resolveExpiry } from '../files/expiry.js'
+import type { FileCache } from '../files/file-cache.js'
 import { FileNotFoundError } from '../files/files-errors.js'
-import type { FileRecord, FilesRepository } from '../files/files-repository.js'
+import type { FileRecord } from '../files/files-repository.js'
 import type { AttemptLimiter } from '../infra/attempt-limiter.js'
 import { hashPassword, verifyPassword } from '../users/passwords.js'
 import type { ShareTokens } from './share-tokens.js'
@@ -23,7 +25,8 @@ export interface ShareOptions {
 
 export interface SharesServiceDeps {
   shares: SharesRepository
-  files: FilesRepository
+  files: FileCache
+  events: EventBus
   tokens: ShareTokens
   passwordAttempts: AttemptLimiter
   publicBaseUrl: string
@@ -96,6 +99,8 @@ export class SharesService {
       const expired = share.expires_at !== null && share.expires_at.getTime() <= Date.now()
       throw new ShareGoneError(expired ? 'expired' : 'exhausted')
     }
+    const data = { share_id: share.id, file_id: share.file_id }
+    await this.deps.events.publish(newEvent('share.downloaded', share.owner_id, data))
   }
 
   url(share: ShareRecord): string {

@@ -7,11 +7,9 @@ import { type Config, parseConfig } from '../../src/config.js'
 import type { App } from '../../src/http/types.js'
 import type { Database } from '../../src/infra/db.js'
 import { createLogger } from '../../src/infra/logger.js'
-import { createRedisClient } from '../../src/infra/redis.js'
-import { openMigratedDatabase } from '../../src/runtime.js'
+import { openDependencies } from '../../src/runtime.js'
 import type { DB } from '../../src/schema.js'
 import type { BlobStore } from '../../src/storage/blob-store.js'
-import { createBlobStore } from '../../src/storage/create-blob-store.js'
 import { createTestDatabase } from './databases.js'
 
 export interface TestApp {
@@ -20,6 +18,8 @@ export interface TestApp {
   database: Database<DB>
   store: BlobStore
   dataDir: string
+  /** How many SQL queries the app has run so far. */
+  queries(): number
   close(): Promise<void>
 }
 
@@ -44,27 +44,20 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Te
     ...env,
   })
   const logger = createLogger(config.logLevel)
-  const database = await openMigratedDatabase(config, logger)
-  const store = createBlobStore(config)
-  const redis = config.redisUrl ? createRedisClient(config.redisUrl, logger) : undefined
-  // Until it is ready the app counts in memory; a test of sharing needs it connected.
-  if (redis)
-    await Promise.race([
-      new Promise((r) => redis.once('ready', r)),
-      new Promise((r) => setTimeout(r, 1000)),
-    ])
-  const app = await buildApp(config, { database, store, logger, redis })
+  let queries = 0
+  const deps = await openDependencies(config, logger, { onQuery: () => queries++ })
+  const app = await buildApp(config, deps)
   await app.ready()
   return {
     app,
     config,
-    database,
-    store,
+    database: deps.database,
+    store: deps.store,
     dataDir,
+    queries: () => queries,
     async close() {
       await app.close()
-      await database.close()
-      redis?.disconnect()
+      await deps.close()
       await testDb?.drop()
       await rm(dataDir, { recursive: true, force: true })
     },

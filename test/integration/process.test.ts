@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../../src/app.js'
 import { parseConfig } from '../../src/config.js'
+import { MemoryEventBus } from '../../src/events/memory-event-bus.js'
 import { openDatabase } from '../../src/infra/db.js'
 import { createLogger } from '../../src/infra/logger.js'
 import type { DB } from '../../src/schema.js'
@@ -124,7 +125,12 @@ describe('GET /readyz', () => {
       DATA_DIR: dataDir,
     })
     const database = await openDatabase<DB>({ url: config.databaseUrl, dataDir, logger })
-    const app = await buildApp(config, { database, store: new MemoryBlobStore(), logger })
+    const app = await buildApp(config, {
+      database,
+      store: new MemoryBlobStore(),
+      logger,
+      events: new MemoryEventBus({ logger }),
+    })
     try {
       const ready = await app.inject({ url: '/readyz' })
       expect(ready.statusCode).toBe(503)

@@ -42,6 +42,7 @@ describe.each(['local', 's3'] as const)('the sweeper on the %s driver', (driver)
       batchSize: 7,
       maxSweepSeconds: 30,
       uploadGraceSeconds: 60,
+      onFilesExpired: async () => {},
     })
 
   it("deletes an expired file's blob, row and links, and leaves live files alone", async () => {

@@ -1,0 +1,76 @@
+import { Type } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import type { WebSocket } from 'ws'
+import { AppError } from '../../../errors.js'
+import type { EventBus } from '../../../events/event-bus.js'
+import type { SocketTickets } from '../../../users/socket-tickets.js'
+import type { App } from '../../types.js'
+
+const HEARTBEAT_MS = 30_000
+// A client that lets this much pile up unread is too slow to follow: it is disconnected
+// (1013, try again later) and resyncs through GET /files when it reconnects.
+const MAX_BUFFERED_BYTES = 1024 * 1024
+
+class ForbiddenOriginError extends AppError {
+  constructor() {
+    super('forbidden_origin', 403, 'This origin may not open a WebSocket')
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    socketUserId?: string
+  }
+}
+
+export function notificationsSocket(
+  app: App,
+  options: { tickets: SocketTickets; events: EventBus; allowedOrigins: string[] },
+) {
+  const { tickets, events, allowedOrigins } = options
+  app.get(
+    '/ws',
+    {
+      websocket: true,
+      schema: {
+        tags: ['notifications'],
+        summary: 'WebSocket of your events; connect with a ticket from POST /ws/ticket',
+        querystring: Type.Object({ ticket: Type.String({ minLength: 1, maxLength: 512 }) }),
+      },
+      // Runs before the upgrade, so a refusal is a plain HTTP 401/403 the client can read.
+      preValidation: async (req: FastifyRequest<{ Querystring: { ticket?: string } }>) => {
+        const origin = req.headers.origin
+        if (allowedOrigins.length > 0 && origin && !allowedOrigins.includes(origin))
+          throw new ForbiddenOriginError()
+        req.socketUserId = await tickets.redeem(req.query.ticket ?? '')
+      },
+    },
+    (socket, req) => follow(socket, req.socketUserId!, events),
+  )
+}
+
+function follow(socket: WebSocket, userId: string, events: EventBus) {
+  const send = (message: { type: string; at: string }) => {
+    if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+      socket.close(1013, 'client too slow')
+      return
+    }
+    socket.send(JSON.stringify(message))
+  }
+  const unsubscribe = events.subscribe(userId, ({ user_id: _, ...event }) => send(event))
+  let alive = true
+  socket.on('pong', () => {
+    alive = true
+  })
+  const heartbeat = setInterval(() => {
+    if (!alive) return socket.terminate()
+    alive = false
+    socket.ping()
+  }, HEARTBEAT_MS)
+  socket.on('close', () => {
+    clearInterval(heartbeat)
+    unsubscribe()
+  })
+  // Tells the client its subscription is live: events from now on will reach it.
+  send({ type: 'connected', at: new Date().toISOString() })
+}

@@ -1,0 +1,101 @@
+import type { Redis } from 'ioredis'
+import type { Config } from './config.js'
+import type { EventBus } from './events/event-bus.js'
+import { newEvent } from './events/event-bus.js'
+import { FileCache } from './files/file-cache.js'
+import { FilesRepository } from './files/files-repository.js'
+import { FilesService } from './files/files-service.js'
+import { SignedUrls } from './files/signed-urls.js'
+import { AttemptLimiter } from './infra/attempt-limiter.js'
+import { MemoryCache } from './infra/cache/memory-cache.js'
+import { ReadThroughCache } from './infra/cache/read-through-cache.js'
+import { RedisCache } from './infra/cache/redis-cache.js'
+import type { Database } from './infra/db.js'
+import { FixedWindowCounter } from './infra/fixed-window.js'
+import type { Logger } from './infra/logger.js'
+import { SweepRepository } from './jobs/sweep-repository.js'
+import { Sweeper } from './jobs/sweeper.js'
+import type { DB } from './schema.js'
+import { ShareTokens } from './shares/share-tokens.js'
+import { SharesRepository } from './shares/shares-repository.js'
+import { SharesService } from './shares/shares-service.js'
+import type { BlobStore } from './storage/blob-store.js'
+import { AccessTokens } from './users/access-tokens.js'
+import { RefreshTokensRepository } from './users/refresh-tokens-repository.js'
+import { SocketTickets } from './users/socket-tickets.js'
+import { UsersRepository } from './users/users-repository.js'
+import { UsersService } from './users/users-service.js'
+
+export interface AppDeps {
+  database: Database<DB>
+  store: BlobStore
+  logger: Logger
+  events: EventBus
+  /** Shares counters and the cache across instances; in-process without it. */
+  redis?: Redis
+}
+
+const FIFTEEN_MINUTES = 15 * 60
+
+/** Wires every service from the config and the open connections. */
+export function buildServices(config: Config & { jwtSecret: string }, deps: AppDeps) {
+  const { db } = deps.database
+  const { logger, store, events } = deps
+  const counter = new FixedWindowCounter(deps.redis, logger, config.redisPrefix)
+  const cache = new ReadThroughCache({
+    cache: deps.redis
+      ? new RedisCache(deps.redis, `${config.redisPrefix}cache:`)
+      : new MemoryCache(),
+    logger,
+  })
+  const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds)
+  const filesRepository = new FilesRepository(db)
+  const sharesRepository = new SharesRepository(db)
+  const fileCache = new FileCache(cache, filesRepository, config.cacheTtlSeconds)
+
+  const users = new UsersService({
+    users: new UsersRepository(db),
+    refreshTokens: new RefreshTokensRepository(db),
+    accessTokens,
+    refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+    loginAttempts: new AttemptLimiter(counter, 'login', 10, FIFTEEN_MINUTES),
+  })
+  const files = new FilesService({
+    files: filesRepository,
+    cache: fileCache,
+    store,
+    events,
+    signedUrls: new SignedUrls(config.jwtSecret, config.publicBaseUrl, config.signedUrlTtlSeconds),
+    logger,
+  })
+  const shares = new SharesService({
+    shares: sharesRepository,
+    files: fileCache,
+    events,
+    tokens: new ShareTokens(config.jwtSecret),
+    passwordAttempts: new AttemptLimiter(counter, 'share-password', 10, FIFTEEN_MINUTES),
+    publicBaseUrl: config.publicBaseUrl,
+  })
+  const sweeper = new Sweeper({
+    sweeps: new SweepRepository(db),
+    files: filesRepository,
+    shares: sharesRepository,
+    store,
+    logger,
+    batchSize: config.sweepBatchSize,
+    maxSweepSeconds: config.sweepMaxSeconds,
+    uploadGraceSeconds: config.uploadGraceSeconds,
+    onFilesExpired: async (expired) => {
+      await fileCache.invalidate(...expired.map((f) => f.id))
+      await Promise.all(
+        expired.map((f) =>
+          events.publish(newEvent('file.expired', f.owner_id, { id: f.id, name: f.name })),
+        ),
+      )
+    },
+  })
+  const tickets = new SocketTickets(config.jwtSecret, counter)
+  return { accessTokens, counter, users, files, shares, sweeper, tickets, events }
+}
+
+export type Services = ReturnType<typeof buildServices>
