@@ -1,0 +1,164 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { signUp, type TestUser } from '../helpers/accounts.js'
+import { buildTestApp, type TestApp } from '../helpers/build-test-app.js'
+import { injectUpload } from '../helpers/files.js'
+import { startRedisServer } from '../helpers/redis-server.js'
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+describe.each([
+  ['Redis', { REDIS_URL }],
+  ['in-process', {}],
+] as const)('the metadata cache (%s)', (_, env) => {
+  let t: TestApp
+  let alice: TestUser
+  let bob: TestUser
+  beforeAll(async () => {
+    t = await buildTestApp({ ...env })
+    alice = await signUp(t.app)
+    bob = await signUp(t.app)
+  })
+  afterAll(() => t.close())
+
+  const getFile = (id: string, user = alice) =>
+    t.app.inject({ url: `/files/${id}`, headers: user.auth })
+  const queriesDuring = async (work: () => Promise<unknown>) => {
+    const before = t.queries()
+    await work()
+    return t.queries() - before
+  }
+
+  it('serves the second read from the cache, and a rename on the very next read', async () => {
+    const file = await injectUpload(t.app, alice, 'a.txt', Buffer.from('a'))
+    expect(await queriesDuring(() => getFile(file.id))).toBe(1)
+    expect(await queriesDuring(() => getFile(file.id))).toBe(0)
+    await t.app.inject({
+      method: 'PATCH',
+      url: `/files/${file.id}`,
+      headers: alice.auth,
+      payload: { name: 'b.txt' },
+    })
+    expect((await getFile(file.id)).json().name).toBe('b.txt')
+    await t.app.inject({ method: 'DELETE', url: `/files/${file.id}`, headers: alice.auth })
+    expect((await getFile(file.id)).statusCode).toBe(404)
+  })
+
+  it('makes one query for 50 concurrent misses', async () => {
+    const file = await injectUpload(t.app, alice, 'hot.txt', Buffer.from('h'))
+    const queries = await queriesDuring(() =>
+      Promise.all(Array.from({ length: 50 }, () => getFile(file.id))),
+    )
+    expect(queries).toBe(1)
+  })
+
+  it("never answers one user with another's cached file", async () => {
+    const file = await injectUpload(t.app, alice, 'private.txt', Buffer.from('p'))
+    expect((await getFile(file.id)).statusCode).toBe(200)
+    expect((await getFile(file.id, bob)).statusCode).toBe(404)
+    expect(
+      (await t.app.inject({ url: `/files/${file.id}/content`, headers: bob.auth })).statusCode,
+    ).toBe(404)
+  })
+
+  it('drops an entry when the sweeper expires its file', async () => {
+    const file = await injectUpload(t.app, alice, 'soon.txt', Buffer.from('s'))
+    await getFile(file.id)
+    await t.database.db
+      .updateTable('files')
+      .set({ expires_at: new Date(Date.now() + 1500) })
+      .where('id', '=', file.id)
+      .execute()
+    // The cached row says it never expires; expiry is enforced all the same once it passes.
+    await new Promise((r) => setTimeout(r, 1600))
+    await t.app.sweeper.sweep()
+    expect((await getFile(file.id)).statusCode).toBe(404)
+  })
+})
+
+describe('cache expiry and instances', () => {
+  it('refreshes from the database after CACHE_TTL_SECONDS', async () => {
+    const t = await buildTestApp({ REDIS_URL, CACHE_TTL_SECONDS: '1' })
+    try {
+      const alice = await signUp(t.app)
+      const file = await injectUpload(t.app, alice, 'ttl.txt', Buffer.from('t'))
+      await t.app.inject({ url: `/files/${file.id}`, headers: alice.auth })
+      // A change behind the service's back is invisible until the entry expires.
+      await t.database.db
+        .updateTable('files')
+        .set({ name: 'changed.txt' })
+        .where('id', '=', file.id)
+        .execute()
+      expect(
+        (await t.app.inject({ url: `/files/${file.id}`, headers: alice.auth })).json().name,
+      ).toBe('ttl.txt')
+      await new Promise((r) => setTimeout(r, 1300))
+      expect(
+        (await t.app.inject({ url: `/files/${file.id}`, headers: alice.auth })).json().name,
+      ).toBe('changed.txt')
+    } finally {
+      await t.close()
+    }
+  })
+
+  it('shows a rename made through one instance on the next read through another', async () => {
+    const a = await buildTestApp({ REDIS_URL })
+    const b = await buildTestApp({
+      REDIS_URL,
+      DATABASE_URL: a.config.databaseUrl!,
+      REDIS_PREFIX: a.config.redisPrefix,
+    })
+    try {
+      const alice = await signUp(a.app)
+      const file = await injectUpload(a.app, alice, 'one.txt', Buffer.from('1'))
+      expect(
+        (await b.app.inject({ url: `/files/${file.id}`, headers: alice.auth })).json().name,
+      ).toBe('one.txt')
+      await a.app.inject({
+        method: 'PATCH',
+        url: `/files/${file.id}`,
+        headers: alice.auth,
+        payload: { name: 'two.txt' },
+      })
+      expect(
+        (await b.app.inject({ url: `/files/${file.id}`, headers: alice.auth })).json().name,
+      ).toBe('two.txt')
+    } finally {
+      await b.app.close()
+      await a.close()
+    }
+  })
+
+  it('keeps answering while Redis is down, and uses it again once it is back', async () => {
+    const redis = await startRedisServer()
+    const t = await buildTestApp({ REDIS_URL: redis.url })
+    try {
+      const alice = await signUp(t.app)
+      const file = await injectUpload(t.app, alice, 'r.txt', Buffer.from('r'))
+      const read = () => t.app.inject({ url: `/files/${file.id}`, headers: alice.auth })
+      expect((await read()).statusCode).toBe(200)
+      await redis.stop()
+      for (let i = 0; i < 5; i++) expect((await read()).statusCode).toBe(200)
+      expect((await t.app.inject({ url: '/files', headers: alice.auth })).statusCode).toBe(200)
+
+      const again = await startRedisServer(redis.port)
+      try {
+        // Reconnection backs off up to 2 s; wait until reads are served from Redis again.
+        const deadline = Date.now() + 10_000
+        let cachedRead = false
+        while (!cachedRead && Date.now() < deadline) {
+          await read()
+          const before = t.queries()
+          await read()
+          cachedRead = t.queries() === before
+          if (!cachedRead) await new Promise((r) => setTimeout(r, 200))
+        }
+        expect(cachedRead).toBe(true)
+      } finally {
+        await again.stop()
+      }
+    } finally {
+      await t.close()
+      await redis.stop()
+    }
+  })
+})
