@@ -17,6 +17,7 @@ import { getFile } from './http/routes/files/get-file.js'
 import { listFiles } from './http/routes/files/list-files.js'
 import { updateFile } from './http/routes/files/update-file.js'
 import { uploadFiles } from './http/routes/files/upload-files.js'
+import { getMetrics } from './http/routes/ops/get-metrics.js'
 import { health } from './http/routes/ops/health.js'
 import { createShare } from './http/routes/shares/create-share.js'
 import { deleteShare } from './http/routes/shares/delete-share.js'
@@ -63,6 +64,16 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     perMinute: config.rateLimitPerMinute,
     counter: services.counter,
     accessTokens: services.accessTokens,
+    onRefused: () => services.metrics.rateLimited.inc(),
+  })
+  app.addHook('onResponse', async (req, reply) => {
+    const labels = {
+      method: req.method,
+      route: req.routeOptions.url ?? 'unmatched',
+      status: reply.statusCode,
+    }
+    services.metrics.requests.inc(labels)
+    services.metrics.requestDuration.observe(labels, reply.elapsedTime / 1000)
   })
   registerErrorHandling(app)
   registerAuthenticate(app, services.accessTokens)
@@ -90,16 +101,19 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   await app.register(websocket, { options: { maxPayload: 4096 } })
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger())
 
+  const redis = deps.redis
   health(app, [
     { name: 'database', check: () => deps.database.ping() },
     { name: 'storage', check: () => deps.store.ping() },
+    ...(redis ? [{ name: 'redis', check: async () => void (await redis.ping()) }] : []),
   ])
+  getMetrics(app, services.metrics, config.metricsToken)
   registerUser(app, users, config.authRateLimitPerMinute)
   loginUser(app, users, config.authRateLimitPerMinute)
   refreshToken(app, users)
   logoutUser(app, users)
   getMe(app, users)
-  uploadFiles(app, files, config.maxUploadBytes)
+  uploadFiles(app, files, { maxFileBytes: config.maxUploadBytes, metrics: services.metrics })
   listFiles(app, files)
   getFile(app, files)
   downloadFile(app, files)
@@ -117,6 +131,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     tickets: services.tickets,
     events: services.events,
     allowedOrigins: config.allowedOrigins,
+    connections: services.metrics.sockets,
   })
   return app
 }

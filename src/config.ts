@@ -36,6 +36,7 @@ const EnvSchema = Type.Object({
   S3_PART_SIZE_MB: Int(5, 8, 5120),
   S3_QUEUE_SIZE: Int(1, 4, 64),
   ALLOWED_ORIGINS: Type.Optional(Type.String()),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   PUBLIC_BASE_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
@@ -79,6 +80,8 @@ export interface Config {
   publicBaseUrl: string
   /** Origins allowed to open the WebSocket; empty allows any (tickets still required). */
   allowedOrigins: string[]
+  /** When set, GET /metrics needs it as a bearer token. */
+  metricsToken?: string
   /** Undefined only before `resolveSecrets` has run in the embedded mode. */
   jwtSecret?: string
   encryptionKey?: string
@@ -128,6 +131,7 @@ export function parseConfig(source: NodeJS.ProcessEnv): Config {
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
     storage: storageConfig(e),
+    metricsToken: e.METRICS_TOKEN,
     allowedOrigins: (e.ALLOWED_ORIGINS ?? '')
       .split(',')
       .map((o) => o.trim())

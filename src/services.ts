@@ -13,6 +13,7 @@ import { RedisCache } from './infra/cache/redis-cache.js'
 import type { Database } from './infra/db.js'
 import { FixedWindowCounter } from './infra/fixed-window.js'
 import type { Logger } from './infra/logger.js'
+import { Metrics } from './infra/metrics.js'
 import { SweepRepository } from './jobs/sweep-repository.js'
 import { Sweeper } from './jobs/sweeper.js'
 import type { DB } from './schema.js'
@@ -41,12 +42,14 @@ const FIFTEEN_MINUTES = 15 * 60
 export function buildServices(config: Config & { jwtSecret: string }, deps: AppDeps) {
   const { db } = deps.database
   const { logger, store, events } = deps
+  const metrics = new Metrics()
   const counter = new FixedWindowCounter(deps.redis, logger, config.redisPrefix)
   const cache = new ReadThroughCache({
     cache: deps.redis
       ? new RedisCache(deps.redis, `${config.redisPrefix}cache:`)
       : new MemoryCache(),
     logger,
+    onRead: (hit) => metrics.cacheReads.inc({ result: hit ? 'hit' : 'miss' }),
   })
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds)
   const filesRepository = new FilesRepository(db)
@@ -94,8 +97,16 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
       )
     },
   })
+  metrics.observedCounter(
+    'satchel_sweeper_items_total',
+    'Items the sweeper handled, by kind',
+    'kind',
+    () => ({
+      ...sweeper.totals,
+    }),
+  )
   const tickets = new SocketTickets(config.jwtSecret, counter)
-  return { accessTokens, counter, users, files, shares, sweeper, tickets, events }
+  return { accessTokens, counter, metrics, users, files, shares, sweeper, tickets, events }
 }
 
 export type Services = ReturnType<typeof buildServices>

@@ -37,7 +37,12 @@ function storeClass(counter: FixedWindowCounter) {
  */
 export async function registerRateLimit(
   app: FastifyInstance,
-  options: { perMinute: number; counter: FixedWindowCounter; accessTokens: AccessTokens },
+  options: {
+    perMinute: number
+    counter: FixedWindowCounter
+    accessTokens: AccessTokens
+    onRefused: () => void
+  },
 ) {
   const { accessTokens } = options
   await app.register(rateLimit, {
@@ -45,8 +50,10 @@ export async function registerRateLimit(
     store: storeClass(options.counter),
     enableDraftSpec: true,
     keyGenerator: clientKey,
-    errorResponseBuilder: (_req, context) =>
-      new RateLimitedError(Math.max(1, Math.ceil(context.ttl / 1000))),
+    errorResponseBuilder: (_req, context) => {
+      options.onRefused()
+      return new RateLimitedError(Math.max(1, Math.ceil(context.ttl / 1000)))
+    },
   })
   const general = app.rateLimit({
     max: options.perMinute,

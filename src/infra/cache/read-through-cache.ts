@@ -10,6 +10,8 @@ export interface ReadThroughOptions {
   logger: WarnLogger
   /** How long a cache call may take before it counts as failed (a miss, for a read). */
   timeoutMs?: number
+  /** Told whether each read was answered by the cache (for metrics). */
+  onRead?: (hit: boolean) => void
 }
 
 interface Flight {
@@ -38,11 +40,13 @@ export class ReadThroughCache {
   private readonly cache: Cache
   private readonly logger: WarnLogger
   private readonly timeoutMs: number
+  private readonly onRead?: (hit: boolean) => void
   private readonly flights = new Map<string, Flight>()
   private lastWarning = 0
 
-  constructor({ cache, logger, timeoutMs = 150 }: ReadThroughOptions) {
+  constructor({ cache, logger, timeoutMs = 150, onRead }: ReadThroughOptions) {
     this.cache = cache
+    this.onRead = onRead
     this.logger = logger
     this.timeoutMs = timeoutMs
   }
@@ -86,6 +90,7 @@ export class ReadThroughCache {
     flight: Flight,
   ): Promise<T | undefined> {
     const cached = await this.attempt('get', () => this.cache.get<T>(key))
+    this.onRead?.(cached !== undefined)
     if (cached !== undefined) return cached
     const value = await load()
     // Checked just before the write is issued: a delete() from here on is issued after it,

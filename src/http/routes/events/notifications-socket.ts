@@ -25,9 +25,14 @@ declare module 'fastify' {
 
 export function notificationsSocket(
   app: App,
-  options: { tickets: SocketTickets; events: EventBus; allowedOrigins: string[] },
+  options: {
+    tickets: SocketTickets
+    events: EventBus
+    allowedOrigins: string[]
+    connections: { inc(): void; dec(): void }
+  },
 ) {
-  const { tickets, events, allowedOrigins } = options
+  const { tickets, events, allowedOrigins, connections } = options
   app.get(
     '/ws',
     {
@@ -45,7 +50,11 @@ export function notificationsSocket(
         req.socketUserId = await tickets.redeem(req.query.ticket ?? '')
       },
     },
-    (socket, req) => follow(socket, req.socketUserId!, events),
+    (socket, req) => {
+      connections.inc()
+      socket.on('close', () => connections.dec())
+      follow(socket, req.socketUserId!, events)
+    },
   )
 }
 

@@ -2,12 +2,17 @@ import { Type } from '@fastify/type-provider-typebox'
 import { resolveExpiry } from '../../../files/expiry.js'
 import { UnsupportedMediaTypeError } from '../../../files/files-errors.js'
 import type { FilesService } from '../../../files/files-service.js'
+import type { Metrics } from '../../../infra/metrics.js'
 import { uploadParts } from '../../multipart-parts.js'
 import { bearerAuth } from '../../openapi.js'
 import type { App } from '../../types.js'
 import { ExpiryQuery, FileObject, fileResponse } from './schemas.js'
 
-export function uploadFiles(app: App, files: FilesService, maxFileBytes: number) {
+export function uploadFiles(
+  app: App,
+  files: FilesService,
+  { maxFileBytes, metrics }: { maxFileBytes: number; metrics: Metrics },
+) {
   app.post(
     '/upload',
     {
@@ -27,7 +32,11 @@ export function uploadFiles(app: App, files: FilesService, maxFileBytes: number)
       if (!req.isMultipart()) throw new UnsupportedMediaTypeError('multipart/form-data')
       const expiry =
         resolveExpiry({ expiresIn: req.query.expires_in, expiresAt: req.query.expires_at }) ?? null
-      const stored = await files.upload(req.user.id, uploadParts(req, maxFileBytes), expiry)
+      const timer = metrics.uploadDuration.startTimer()
+      const stored = await files
+        .upload(req.user.id, uploadParts(req, maxFileBytes), expiry)
+        .finally(() => timer({ outcome: reply.statusCode < 400 ? 'stored' : 'failed' }))
+      metrics.uploadBytes.inc(stored.reduce((sum, file) => sum + file.size, 0))
       const items = stored.map((file) => fileResponse(file, files))
       return reply.code(201).send(items.length === 1 ? items[0]! : { items })
     },
