@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../errors.js'
+import { isDatabaseUnavailable } from '../infra/db.js'
 
 interface Problem {
   type: string
@@ -76,6 +77,16 @@ export function registerErrorHandling(app: FastifyInstance) {
         FASTIFY_CODES[err.code] ??
         (TITLES[status] ?? 'bad_request').toLowerCase().replaceAll(' ', '_')
       return sendProblem(reply, problem(status, code, err.message))
+    }
+    if (isDatabaseUnavailable(err)) {
+      req.log.warn({ err }, 'database unavailable')
+      return sendProblem(
+        reply,
+        problem(503, 'service_unavailable', 'The database is unavailable; retry shortly'),
+        {
+          'retry-after': '1',
+        },
+      )
     }
     req.log.error({ err }, 'unhandled error')
     return sendProblem(reply, problem(500, 'internal_error', 'An unexpected error occurred'))

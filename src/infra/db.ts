@@ -68,6 +68,11 @@ function postgresPool({ url, logger, poolSize }: DatabaseOptions): pg.Pool {
   // An idle client whose server connection drops emits 'error' on the pool; unhandled, it
   // would crash the process. The pool discards that client and the next query reconnects.
   pool.on('error', (err) => logger.warn({ err }, 'idle database connection lost'))
+  // A checked-out client whose server connection dies between queries emits 'error' with no
+  // listener of the pool's attached: without this one, that would crash the process.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => logger.warn({ err }, 'database connection lost'))
+  })
   return pool
 }
 
@@ -81,4 +86,27 @@ async function embeddedPool(dataDir: string) {
     parsers: { [INT8_OID]: (value: string) => Number(value) },
   })
   return pglitePool(pglite)
+}
+
+// PostgreSQL's "the server went away" family: admin shutdown, crash shutdown, cannot connect
+// now, and the connection_exception class; plus what node-postgres raises for a dropped socket.
+const TRANSIENT_SQLSTATES = new Set([
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+])
+const TRANSIENT_MESSAGES =
+  /Connection terminated|connection timeout|ECONNREFUSED|ECONNRESET|timeout exceeded when trying to connect/i
+
+/** Whether an error means the database is unreachable for now (worth a retry), not a bug. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const { code, message } = (err ?? {}) as { code?: string; message?: string }
+  return (
+    (code !== undefined && TRANSIENT_SQLSTATES.has(code)) || TRANSIENT_MESSAGES.test(message ?? '')
+  )
 }
