@@ -183,6 +183,15 @@ export class FilesRepository {
     await this.db.deleteFrom('files').where('id', '=', id).where('status', '=', 'pending').execute()
   }
 
+  async markPendingDeleted(id: string): Promise<void> {
+    await this.db
+      .updateTable('files')
+      .set({ status: 'deleted', updated_at: new Date() })
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .execute()
+  }
+
   private visible() {
     return this.db.selectFrom('files').where(isVisible)
   }

@@ -194,6 +194,11 @@ export class FilesService {
     }
   }
 
+  /**
+   * Removes what a failed upload left. If the store cannot delete the partial blob now, the
+   * row is marked deleted instead, so the next sweep retries at once rather than after the
+   * abandoned-upload grace period.
+   */
   private async discardPending(id: string, key: string) {
     try {
       await this.deps.store.delete(key)
@@ -203,6 +208,7 @@ export class FilesService {
         { err, fileId: id },
         'could not discard a failed upload; the sweeper will',
       )
+      await this.deps.files.markPendingDeleted(id).catch(() => undefined)
     }
   }
 
