@@ -47,7 +47,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     genReqId: requestIdFrom,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
-    trustProxy: true,
+    // Only named proxies may set the client address: rate limits key on it.
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 

@@ -36,6 +36,7 @@ const EnvSchema = Type.Object({
   S3_PART_SIZE_MB: Int(5, 8, 5120),
   S3_QUEUE_SIZE: Int(1, 4, 64),
   ALLOWED_ORIGINS: Type.Optional(Type.String()),
+  TRUST_PROXY: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F.:/, ]+$' })),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   PUBLIC_BASE_URL: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
@@ -80,6 +81,8 @@ export interface Config {
   publicBaseUrl: string
   /** Origins allowed to open the WebSocket; empty allows any (tickets still required). */
   allowedOrigins: string[]
+  /** Proxy addresses (IPs or CIDRs) whose X-Forwarded-For is believed; none by default. */
+  trustProxy: string[]
   /** When set, GET /metrics needs it as a bearer token. */
   metricsToken?: string
   /** Undefined only before `resolveSecrets` has run in the embedded mode. */
@@ -132,10 +135,8 @@ export function parseConfig(source: NodeJS.ProcessEnv): Config {
     redisPrefix: e.REDIS_PREFIX,
     storage: storageConfig(e),
     metricsToken: e.METRICS_TOKEN,
-    allowedOrigins: (e.ALLOWED_ORIGINS ?? '')
-      .split(',')
-      .map((o) => o.trim())
-      .filter(Boolean),
+    trustProxy: list(e.TRUST_PROXY),
+    allowedOrigins: list(e.ALLOWED_ORIGINS),
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     jwtSecret: e.JWT_SECRET,
     encryptionKey: e.ENCRYPTION_KEY,
@@ -170,4 +171,11 @@ function storageConfig(e: Env): Config['storage'] {
       queueSize: e.S3_QUEUE_SIZE,
     },
   }
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)
 }

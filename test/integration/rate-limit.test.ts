@@ -64,6 +64,35 @@ describe('the general rate limit', () => {
     expect(codes[10]).toBe(429)
   })
 
+  it('ignores X-Forwarded-For unless the proxy is trusted, so it cannot dodge the limit', async () => {
+    const t = await app({ AUTH_RATE_LIMIT_PER_MINUTE: '2' })
+    const login = (ip: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/login',
+        headers: { 'x-forwarded-for': ip },
+        payload: { email: uniqueEmail(), password: 'whatever1' },
+      })
+    const codes = [
+      (await login('1.1.1.1')).statusCode,
+      (await login('2.2.2.2')).statusCode,
+      (await login('3.3.3.3')).statusCode,
+    ]
+    expect(codes).toEqual([401, 401, 429])
+    const behindProxy = await app({ AUTH_RATE_LIMIT_PER_MINUTE: '1', TRUST_PROXY: '127.0.0.1' })
+    const viaProxy = (ip: string) =>
+      behindProxy.app.inject({
+        method: 'POST',
+        url: '/login',
+        headers: { 'x-forwarded-for': ip },
+        payload: { email: uniqueEmail(), password: 'whatever1' },
+      })
+    expect([
+      (await viaProxy('1.1.1.1')).statusCode,
+      (await viaProxy('2.2.2.2')).statusCode,
+    ]).toEqual([401, 401])
+  })
+
   it('counts anonymous requests by address', async () => {
     const t = await app({ RATE_LIMIT_PER_MINUTE: '5' })
     const codes: number[] = []
