@@ -1,5 +1,6 @@
 import { type Static, Type } from '@fastify/type-provider-typebox'
 import { Value } from 'typebox/value'
+import { parseKeyRing } from './storage/key-ring.js'
 
 const Boolish = (fallback: 'true' | 'false') =>
   Type.Union([Type.Literal('true'), Type.Literal('false')], { default: fallback })
@@ -87,7 +88,12 @@ export interface Config {
   metricsToken?: string
   /** Undefined only before `resolveSecrets` has run in the embedded mode. */
   jwtSecret?: string
+  /**
+   * The ENCRYPTION_KEY key ring; undefined until resolveSecrets in the embedded mode, and
+   * when encryption is off (ENCRYPTION_KEY=off, or unset with DATABASE_URL).
+   */
   encryptionKey?: string
+  encryptionOff: boolean
   maxUploadBytes: number
   maxPartsPerUpload: number
   rateLimitPerMinute: number
@@ -139,7 +145,8 @@ export function parseConfig(source: NodeJS.ProcessEnv): Config {
     allowedOrigins: list(e.ALLOWED_ORIGINS),
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     jwtSecret: e.JWT_SECRET,
-    encryptionKey: e.ENCRYPTION_KEY,
+    encryptionKey: e.ENCRYPTION_KEY === 'off' ? undefined : checkedKeyRing(e.ENCRYPTION_KEY),
+    encryptionOff: e.ENCRYPTION_KEY === 'off',
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
     maxPartsPerUpload: e.MAX_PARTS_PER_UPLOAD,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
@@ -178,4 +185,14 @@ function list(value: string | undefined): string[] {
     .split(',')
     .map((item) => item.trim())
     .filter(Boolean)
+}
+
+function checkedKeyRing(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  try {
+    parseKeyRing(value)
+  } catch (err) {
+    throw new ConfigError(`invalid ENCRYPTION_KEY: ${(err as Error).message}`)
+  }
+  return value
 }

@@ -13,8 +13,15 @@ import { createBlobStore } from './storage/create-blob-store.js'
 
 /** Fills in the secrets the embedded mode may generate; production config must carry them. */
 export async function resolveSecrets(config: Config): Promise<Config> {
-  if (config.jwtSecret) return config
-  return { ...config, jwtSecret: await persistentSecret(config.dataDir, 'jwt_secret', 48) }
+  if (config.databaseUrl) return config
+  const jwtSecret = config.jwtSecret ?? (await persistentSecret(config.dataDir, 'jwt_secret', 48))
+  // A bare base64 32-byte key is a valid one-key ring.
+  const encryptionKey =
+    config.encryptionKey ??
+    (config.encryptionOff
+      ? undefined
+      : await persistentSecret(config.dataDir, 'encryption_key', 32))
+  return { ...config, jwtSecret, encryptionKey }
 }
 
 /** Opens the database and brings its schema up to date. */

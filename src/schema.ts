@@ -42,6 +42,7 @@ export interface FilesTable {
   created_at: Generated<Date>
   updated_at: Generated<Date>
   expires_at: Date | null
+  envelope: string | null
 }
 
 export interface SharesTable {

@@ -24,6 +24,7 @@ export interface StoredContent {
   size: number
   sha256: string
   contentType: string
+  envelope: string | null
 }
 
 export interface Page {
@@ -83,6 +84,7 @@ export class FilesRepository {
         size: content.size,
         sha256: content.sha256,
         content_type: content.contentType,
+        envelope: content.envelope,
         updated_at: new Date(),
       })
       .where('id', '=', id)
@@ -189,6 +191,28 @@ export class FilesRepository {
       .set({ status: 'deleted', updated_at: new Date() })
       .where('id', '=', id)
       .where('status', '=', 'pending')
+      .execute()
+  }
+
+  /** Encrypted files in id order, for re-wrapping their data keys after a key rotation. */
+  envelopesAfter(afterId: string, limit: number) {
+    return this.db
+      .selectFrom('files')
+      .select(['id', 'storage_key', 'envelope'])
+      .where('envelope', 'is not', null)
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute()
+  }
+
+  /** Swaps an envelope, unless someone changed it meanwhile. */
+  async replaceEnvelope(id: string, previous: string, next: string): Promise<void> {
+    await this.db
+      .updateTable('files')
+      .set({ envelope: next })
+      .where('id', '=', id)
+      .where('envelope', '=', previous)
       .execute()
   }
 

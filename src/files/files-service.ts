@@ -145,7 +145,7 @@ export class FilesService {
   }
 
   openContent(file: FileRecord, range?: ByteRange): Promise<Readable> {
-    return this.deps.store.get(file.storage_key, range)
+    return this.deps.store.get(file.storage_key, range, file.envelope ?? undefined)
   }
 
   contentUrl(file: FileRecord): string {
@@ -182,9 +182,14 @@ export class FilesService {
     // pipeline, not pipe: the part may already have failed, and only pipeline reports that.
     pipeline(part.stream, sniffer, () => {})
     try {
-      const { size, sha256 } = await store.put(key, sniffer)
+      const { size, sha256, envelope } = await store.put(key, sniffer)
       const contentType = await detectContentType(sniffer.head(), name)
-      const file = await files.markAvailable(id, { size, sha256, contentType })
+      const file = await files.markAvailable(id, {
+        size,
+        sha256,
+        contentType,
+        envelope: envelope ?? null,
+      })
       if (!file) throw new Error(`pending file ${id} vanished during upload`)
       return file
     } catch (err) {

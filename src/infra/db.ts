@@ -79,10 +79,11 @@ function postgresPool({ url, logger, poolSize }: DatabaseOptions): pg.Pool {
 async function embeddedPool(dataDir: string) {
   const { PGlite } = await import('@electric-sql/pglite')
   const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm')
+  const { btree_gin } = await import('@electric-sql/pglite/contrib/btree_gin')
   const dir = join(dataDir, 'db')
   await mkdir(dir, { recursive: true })
   const pglite = await PGlite.create(dir, {
-    extensions: { pg_trgm },
+    extensions: { pg_trgm, btree_gin },
     parsers: { [INT8_OID]: (value: string) => Number(value) },
   })
   return pglitePool(pglite)

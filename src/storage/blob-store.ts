@@ -5,6 +5,11 @@ export interface PutResult {
   size: number
   /** Lower-case hex SHA-256 of the bytes, computed in the same pass as the write. */
   sha256: string
+  /**
+   * Opaque metadata a store may need to read the blob back (EncryptedBlobStore's wrapped
+   * key). The caller keeps it with the file row and hands it to `get`; plain stores set none.
+   */
+  envelope?: string
 }
 
 /** An inclusive byte range, as in HTTP: bytes `start` through `end`. */
@@ -30,8 +35,11 @@ export interface BlobStore {
    * errors (or `signal` aborts), it rejects with that error and nothing is left at `key`.
    */
   put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult>
-  /** A stream of the blob, or of `range` of it. Rejects with BlobNotFoundError if absent. */
-  get(key: string, range?: ByteRange): Promise<Readable>
+  /**
+   * A stream of the blob, or of `range` of it. Rejects with BlobNotFoundError if absent.
+   * `envelope` is what `put` returned for this key, if anything.
+   */
+  get(key: string, range?: ByteRange, envelope?: string): Promise<Readable>
   head(key: string): Promise<BlobInfo | undefined>
   /** Idempotent: deleting an absent key succeeds. */
   delete(key: string): Promise<void>

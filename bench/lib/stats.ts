@@ -1,0 +1,45 @@
+import { performance } from 'node:perf_hooks'
+
+export interface Summary {
+  n: number
+  p50: number
+  p95: number
+  p99: number
+  max: number
+}
+
+/** Nearest-rank percentiles: every figure is a latency that was actually observed. */
+export function summarize(samples: readonly number[]): Summary {
+  if (samples.length === 0) throw new Error('no samples to summarize')
+  const sorted = [...samples].sort((a, b) => a - b)
+  const rank = (p: number) => sorted[Math.min(sorted.length, Math.ceil(p * sorted.length)) - 1]!
+  return {
+    n: sorted.length,
+    p50: rank(0.5),
+    p95: rank(0.95),
+    p99: rank(0.99),
+    max: sorted.at(-1)!,
+  }
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const start = performance.now()
+  const value = await fn()
+  return { ms: performance.now() - start, value }
+}
+
+export function formatMs(ms: number): string {
+  if (ms >= 100) return ms.toFixed(0)
+  if (ms >= 10) return ms.toFixed(1)
+  return ms.toFixed(2)
+}
+
+/** Left-aligns the first column and right-aligns the rest, so numbers line up. */
+export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]) {
+  const widths = header.map((h, col) => Math.max(h.length, ...rows.map((r) => r[col]?.length ?? 0)))
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!)))
+      .join(' | ')
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n')
+}

@@ -1,0 +1,97 @@
+import { randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { assertBlobKey } from './blob-key.js'
+import type { BlobInfo, BlobStore, ByteRange, PutResult } from './blob-store.js'
+import { assertByteRange } from './byte-range.js'
+import { CHUNK_SIZE, planRead } from './chunk-format.js'
+import { openChunks } from './chunk-opener.js'
+import { ChunkSealer } from './chunk-sealer.js'
+import { DATA_KEY_BYTES, openEnvelope, sealEnvelope } from './envelope.js'
+import type { KeyRing } from './key-ring.js'
+
+/**
+ * Encryption at rest around any BlobStore. Each blob gets its own random data key, wrapped
+ * under the ring's current master key into the envelope that `put` returns; the content is
+ * sealed in 64 KiB AES-256-GCM chunks (chunk-format.ts), so a range read fetches and opens
+ * only the chunks it covers.
+ *
+ * `put` reports the plaintext's size and SHA-256. `head` and `list` report what the inner
+ * store holds: the ciphertext, `encryptedSize(size)` bytes. A `get` without an envelope
+ * reads the inner blob as it is, so files stored before encryption was enabled stay readable.
+ */
+export class EncryptedBlobStore implements BlobStore {
+  readonly driver: BlobStore['driver']
+  readonly #inner: BlobStore
+  readonly #ring: KeyRing
+
+  constructor(options: { inner: BlobStore; keyRing: KeyRing }) {
+    this.#inner = options.inner
+    this.#ring = options.keyRing
+    this.driver = options.inner.driver
+  }
+
+  async put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult> {
+    // Checked here as well: the key goes into the AAD before the inner store sees it.
+    assertBlobKey(key)
+    const dataKey = randomBytes(DATA_KEY_BYTES)
+    const sealer = new ChunkSealer(dataKey, key)
+    // A store that fails before reading its body would otherwise leave the sealer, and so
+    // the body, stalled forever.
+    const stored = this.#inner.put(key, sealer, options).catch((error: unknown) => {
+      sealer.destroy(error as Error)
+      throw error
+    })
+    const [piped, written] = await Promise.allSettled([pipeline(body, sealer), stored])
+    // The store's reason first: a body error or an abort reaches it through the sealer, and
+    // the body side may only have seen the sealer closing early.
+    for (const outcome of [written, piped]) {
+      if (outcome.status === 'rejected') throw outcome.reason
+    }
+    const { size, sha256 } = sealer.result()
+    const envelope = sealEnvelope(key, this.#ring.current, { dataKey, chunkSize: CHUNK_SIZE, size })
+    return { size, sha256, envelope }
+  }
+
+  async get(key: string, range?: ByteRange, envelope?: string): Promise<Readable> {
+    if (range) assertByteRange(range)
+    if (envelope === undefined) return this.#inner.get(key, range)
+    assertBlobKey(key)
+    const { dataKey, ...layout } = openEnvelope(key, envelope, this.#ring)
+    const plan = planRead(layout, range)
+    const source = await this.#inner.get(key, plan.cipherRange)
+    const plaintext = Readable.from(openChunks(source, { blobKey: key, dataKey, layout, plan }), {
+      objectMode: false,
+    })
+    // The generator closes the source only once it has started: a stream destroyed before
+    // its first read (a client gone at once) would otherwise leave a file or socket open.
+    plaintext.once('close', () => source.destroy())
+    return plaintext
+  }
+
+  head(key: string): Promise<BlobInfo | undefined> {
+    return this.#inner.head(key)
+  }
+
+  delete(key: string): Promise<void> {
+    return this.#inner.delete(key)
+  }
+
+  list(): AsyncIterable<BlobInfo> {
+    return this.#inner.list()
+  }
+
+  ping(): Promise<void> {
+    return this.#inner.ping()
+  }
+}
+
+/**
+ * The envelope of blob `key` with its data key wrapped under the ring's current master key,
+ * or undefined if it already is; the content itself is untouched. Throws BlobIntegrityError
+ * if the envelope cannot be opened with the ring (altered, or its key already dropped).
+ */
+export function rewrapEnvelope(envelope: string, ring: KeyRing, key: string): string | undefined {
+  const { kid, ...blob } = openEnvelope(key, envelope, ring)
+  return kid === ring.current.id ? undefined : sealEnvelope(key, ring.current, blob)
+}
