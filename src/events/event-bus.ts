@@ -23,10 +23,7 @@ export type UserEvent = {
 
 export type UserEventListener = (event: UserEvent) => void
 
-/** The part of a pino logger the buses need. */
-export interface WarnLogger {
-  warn(obj: object, msg: string): void
-}
+export type { WarnLogger } from '../infra/warn-throttle.js'
 
 export function newEvent(
   type: UserEventType,

@@ -1,6 +1,6 @@
+import { WarnThrottle } from '../infra/warn-throttle.js'
 import type { EventBus, UserEvent, UserEventListener, WarnLogger } from './event-bus.js'
 import { ListenerRegistry } from './listener-registry.js'
-import { WarnThrottle } from './warn-throttle.js'
 
 /** The bus for a single instance without Redis. */
 export class MemoryEventBus implements EventBus {

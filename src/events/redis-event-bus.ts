@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { WarnThrottle } from '../infra/warn-throttle.js'
 import {
   type EventBus,
   USER_EVENT_TYPES,
@@ -7,7 +8,6 @@ import {
   type WarnLogger,
 } from './event-bus.js'
 import { ListenerRegistry } from './listener-registry.js'
-import { WarnThrottle } from './warn-throttle.js'
 
 export interface RedisEventBusOptions {
   /** Any client; it may be shared with the rest of the app. */

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { Logger } from './logger.js'
+import { WarnThrottle } from './warn-throttle.js'
 
 export interface WindowCount {
   /** Hits in the current window, this one included. */
@@ -16,7 +17,6 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {current, ttl}`
 
-const WARN_EVERY_MS = 10_000
 const MAX_LOCAL_KEYS = 100_000
 
 /**
@@ -26,14 +26,17 @@ const MAX_LOCAL_KEYS = 100_000
  */
 export class FixedWindowCounter {
   private readonly local = new Map<string, { current: number; resetAt: number }>()
-  private lastWarning = 0
+
+  private readonly warnings: WarnThrottle
 
   constructor(
     private readonly redis: Redis | undefined,
-    private readonly logger: Logger,
+    logger: Logger,
     /** Namespaces every key, so deployments (or test runs) can share one Redis. */
     private readonly prefix = 'satchel:',
-  ) {}
+  ) {
+    this.warnings = new WarnThrottle(logger)
+  }
 
   async hit(name: string, windowMs: number): Promise<WindowCount> {
     const key = this.prefix + name
@@ -80,8 +83,6 @@ export class FixedWindowCounter {
   }
 
   private warn(err: unknown) {
-    if (Date.now() - this.lastWarning < WARN_EVERY_MS) return
-    this.lastWarning = Date.now()
-    this.logger.warn({ err }, 'redis unavailable; counting limits in this instance only')
+    this.warnings.warn({ err }, 'redis unavailable; counting limits in this instance only')
   }
 }

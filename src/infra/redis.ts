@@ -1,7 +1,6 @@
 import { Redis } from 'ioredis'
 import type { Logger } from './logger.js'
-
-const WARN_EVERY_MS = 10_000
+import { WarnThrottle } from './warn-throttle.js'
 
 /**
  * A client tuned for optional Redis: commands fail fast while it is down (callers fall back
@@ -15,11 +14,9 @@ export function createRedisClient(url: string, logger: Logger): Redis {
     connectTimeout: 2000,
     retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
   })
-  let lastWarning = 0
+  const warnings = new WarnThrottle(logger)
   client.on('error', (err) => {
-    if (Date.now() - lastWarning < WARN_EVERY_MS) return
-    lastWarning = Date.now()
-    logger.warn({ err: err.message }, 'redis connection error')
+    warnings.warn({ err: err.message }, 'redis connection error')
   })
   client.on('ready', () => logger.info('redis connected'))
   return client

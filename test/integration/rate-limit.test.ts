@@ -66,13 +66,7 @@ describe('the general rate limit', () => {
 
   it('ignores X-Forwarded-For unless the proxy is trusted, so it cannot dodge the limit', async () => {
     const t = await app({ AUTH_RATE_LIMIT_PER_MINUTE: '2' })
-    const login = (ip: string) =>
-      t.app.inject({
-        method: 'POST',
-        url: '/login',
-        headers: { 'x-forwarded-for': ip },
-        payload: { email: uniqueEmail(), password: 'whatever1' },
-      })
+    const login = (ip: string) => loginFrom(t, ip)
     const codes = [
       (await login('1.1.1.1')).statusCode,
       (await login('2.2.2.2')).statusCode,
@@ -80,13 +74,7 @@ describe('the general rate limit', () => {
     ]
     expect(codes).toEqual([401, 401, 429])
     const behindProxy = await app({ AUTH_RATE_LIMIT_PER_MINUTE: '1', TRUST_PROXY: '127.0.0.1' })
-    const viaProxy = (ip: string) =>
-      behindProxy.app.inject({
-        method: 'POST',
-        url: '/login',
-        headers: { 'x-forwarded-for': ip },
-        payload: { email: uniqueEmail(), password: 'whatever1' },
-      })
+    const viaProxy = (ip: string) => loginFrom(behindProxy, ip)
     expect([
       (await viaProxy('1.1.1.1')).statusCode,
       (await viaProxy('2.2.2.2')).statusCode,
@@ -137,3 +125,13 @@ describe('password endpoints', () => {
     expect(Number(right.headers['retry-after'])).toBeGreaterThan(60)
   })
 })
+
+/** A failed login that claims, through X-Forwarded-For, to come from `ip`. */
+function loginFrom(t: TestApp, ip: string) {
+  return t.app.inject({
+    method: 'POST',
+    url: '/login',
+    headers: { 'x-forwarded-for': ip },
+    payload: { email: uniqueEmail(), password: 'whatever1' },
+  })
+}

@@ -1,9 +1,5 @@
+import { type WarnLogger, WarnThrottle } from '../warn-throttle.js'
 import type { Cache } from './cache.js'
-
-/** The part of a pino logger this needs. */
-export interface WarnLogger {
-  warn(obj: object, msg: string): void
-}
 
 export interface ReadThroughOptions {
   cache: Cache
@@ -19,8 +15,6 @@ interface Flight {
   /** Set by delete(): what this flight loaded may predate the change, so it is not stored. */
   invalidated: boolean
 }
-
-const WARN_EVERY_MS = 10_000
 
 /**
  * Reads through a Cache to the source of truth. The cache is an optimisation only: when it
@@ -38,16 +32,15 @@ const WARN_EVERY_MS = 10_000
  */
 export class ReadThroughCache {
   private readonly cache: Cache
-  private readonly logger: WarnLogger
+  private readonly warnings: WarnThrottle
   private readonly timeoutMs: number
   private readonly onRead?: (hit: boolean) => void
   private readonly flights = new Map<string, Flight>()
-  private lastWarning = 0
 
   constructor({ cache, logger, timeoutMs = 150, onRead }: ReadThroughOptions) {
     this.cache = cache
     this.onRead = onRead
-    this.logger = logger
+    this.warnings = new WarnThrottle(logger)
     this.timeoutMs = timeoutMs
   }
 
@@ -120,10 +113,7 @@ export class ReadThroughCache {
     }
   }
 
-  // At most one warning per interval, so an outage does not flood the logs.
   private warn(operation: string, err: unknown) {
-    if (Date.now() - this.lastWarning < WARN_EVERY_MS) return
-    this.lastWarning = Date.now()
-    this.logger.warn({ err, operation }, 'cache unavailable; reading from the source')
+    this.warnings.warn({ err, operation }, 'cache unavailable; reading from the source')
   }
 }

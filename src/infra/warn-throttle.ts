@@ -1,10 +1,13 @@
-import type { WarnLogger } from './event-bus.js'
+/** The part of a pino logger that warnings need. */
+export interface WarnLogger {
+  warn(obj: object, msg: string): void
+}
 
 const WARN_EVERY_MS = 10_000
 
 /**
- * Logs each distinct warning at most once per interval, so a Redis outage or a listener that
- * throws on every event cannot flood the logs. The next warning says how many were skipped.
+ * Logs each distinct warning at most once per interval, so an outage (Redis, the cache) or a
+ * listener that throws on every event cannot flood the logs. The next warning says how many were skipped.
  */
 export class WarnThrottle {
   private readonly seen = new Map<string, { at: number; suppressed: number }>()
