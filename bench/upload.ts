@@ -9,22 +9,22 @@
  * Needs PostgreSQL as the tests do (TEST_PG_URL, default postgres://postgres@127.0.0.1:5432).
  * Exits 0 whether or not the targets are met; non-zero only when something failed.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
-import { request } from 'node:http'
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { Worker } from 'node:worker_threads'
-import { createTestDatabase } from '../test/helpers/databases.js'
 import { generatedBytes, httpRequest } from '../test/helpers/multipart.js'
-import { freePort, runMain } from '../test/helpers/server-process.js'
+import { multipartUpload, post } from './lib/http.js'
+import {
+  Cleanups,
+  startSatchel as launchSatchel,
+  readCpuSeconds,
+  readRssKiB,
+  sampleRss,
+  startScriptServer,
+} from './lib/processes.js'
 
 const MiB = 1024 * 1024
 const RUNS = 3
@@ -34,13 +34,10 @@ const SETTLE_MS = 1000
 // Loads lazily imported code paths (multipart parser, content sniffing) before anything is
 // timed, so the first measured run is not the only one paying for them.
 const WARMUP_BYTES = 16 * MiB
-const STARTUP_TIMEOUT_MS = 60_000
-const STOP_TIMEOUT_MS = 15_000
 const REQUEST_TIMEOUT_MS = 10 * 60_000
 const TARGET_RATIO = 0.8
 const TARGET_GROWTH_MiB = 100
 
-const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url))
 const BASELINE_SERVER = fileURLToPath(new URL('./baseline-disk-server.ts', import.meta.url))
 
 interface Contender {
@@ -61,17 +58,7 @@ interface Run {
   samples: number
 }
 
-// Resources are released in reverse order of acquisition, on success, failure or Ctrl-C.
-const cleanups: Array<() => Promise<unknown>> = []
-
-async function cleanUp() {
-  while (cleanups.length > 0) {
-    const step = cleanups.pop()!
-    await step().catch((error: unknown) => {
-      process.stderr.write(`cleanup failed: ${(error as Error)?.stack ?? String(error)}\n`)
-    })
-  }
-}
+const cleanups = new Cleanups()
 
 function payloadMiB(): number {
   const raw = process.argv[2] ?? process.env.BENCH_UPLOAD_MB ?? '1024'
@@ -82,73 +69,11 @@ function payloadMiB(): number {
   return value
 }
 
-function readRssKiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status)
-  if (!match) throw new Error(`no VmRSS for process ${pid}`)
-  return Number(match[1])
-}
-
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
-
-function readCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  // The command name (field 2) may contain spaces and parentheses; the rest cannot.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  const utime = Number(fields[11])
-  const stime = Number(fields[12])
-  return (utime + stime) / CLOCK_TICKS
-}
-
-// Sampling runs on its own thread: the client's event loop is busy pushing the body, and
-// timers there would drift and miss short peaks.
-const SAMPLER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads')
-const { readFileSync } = require('node:fs')
-let peak = 0
-let samples = 0
-const sample = () => {
-  const match = /^VmRSS:\\s+(\\d+) kB$/m.exec(readFileSync('/proc/' + workerData.pid + '/status', 'utf8'))
-  if (match) {
-    peak = Math.max(peak, Number(match[1]))
-    samples += 1
-  }
-}
-sample()
-const timer = setInterval(sample, workerData.intervalMs)
-parentPort.once('message', () => {
-  clearInterval(timer)
-  sample()
-  parentPort.postMessage({ peak, samples })
-})
-`
-
-function sampleRss(pid: number) {
-  const worker = new Worker(SAMPLER_SOURCE, {
-    eval: true,
-    workerData: { pid, intervalMs: SAMPLE_INTERVAL_MS },
-  })
-  const failed = once(worker, 'error').then(([error]) => Promise.reject(error as Error))
-  failed.catch(() => undefined)
-  return {
-    async stop(): Promise<{ peakKiB: number; samples: number }> {
-      const reply = once(worker, 'message').then(([message]) => message)
-      worker.postMessage('stop')
-      const { peak, samples } = (await Promise.race([reply, failed])) as {
-        peak: number
-        samples: number
-      }
-      await worker.terminate()
-      return { peakKiB: peak, samples }
-    },
-  }
-}
-
 async function measure(contender: Contender, bytes: number): Promise<Run> {
   await sleep(SETTLE_MS)
   const idleKiB = readRssKiB(contender.pid)
   const cpuBefore = readCpuSeconds(contender.pid)
-  const sampler = sampleRss(contender.pid)
+  const sampler = sampleRss(contender.pid, SAMPLE_INTERVAL_MS)
   const started = performance.now()
   await contender.upload(bytes)
   const seconds = (performance.now() - started) / 1000
@@ -156,42 +81,6 @@ async function measure(contender: Contender, bytes: number): Promise<Run> {
   const { peakKiB, samples } = await sampler.stop()
   await contender.discard()
   return { seconds, cpuSeconds, idleKiB, peakKiB: Math.max(peakKiB, idleKiB), samples }
-}
-
-/** POSTs a streamed body over a fresh connection and returns the status and response text. */
-async function post(
-  url: string,
-  headers: Record<string, string>,
-  body: Readable,
-): Promise<{ status: number; text: string }> {
-  const req = request(url, { method: 'POST', headers, agent: false })
-  req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no progress on POST ${url}`)))
-  const response = new Promise<{ status: number; text: string }>((resolve, reject) => {
-    req.once('error', reject)
-    req.once('response', (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (chunk: Buffer) => chunks.push(chunk))
-      res.once('error', reject)
-      res.once('end', () =>
-        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }),
-      )
-    })
-  })
-  // A server that refuses early cuts the body short; its reply says more than the write error.
-  const sent = pipeline(body, req).then(
-    () => undefined,
-    (error: unknown) => error,
-  )
-  try {
-    const result = await response
-    if (result.status < 300) {
-      const error = await sent
-      if (error) throw error
-    }
-    return result
-  } finally {
-    body.destroy()
-  }
 }
 
 function expectStored(label: string, result: { status: number; text: string }, bytes: number) {
@@ -203,50 +92,28 @@ function expectStored(label: string, result: { status: number; text: string }, b
   return reply
 }
 
-async function stopChild(child: ChildProcess) {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = once(child, 'exit')
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS)
-  await exited
-  clearTimeout(timer)
-}
-
 async function startBaseline(): Promise<Contender> {
   const dir = await mkdtemp(join(tmpdir(), 'satchel-bench-baseline-'))
   cleanups.push(() => rm(dir, { recursive: true, force: true }))
-  const child = spawn(process.execPath, ['--import', 'tsx', BASELINE_SERVER], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH, BENCH_DIR: dir },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  cleanups.push(() => stopChild(child))
-  let output = ''
-  child.stdout?.on('data', (chunk) => {
-    output += chunk
-  })
-  child.stderr?.on('data', (chunk) => {
-    output += chunk
-  })
-  const deadline = Date.now() + STARTUP_TIMEOUT_MS
-  const listening = () => /^listening (\d+)$/m.exec(output)?.[1]
-  while (!listening()) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`baseline server did not start:\n${output}`)
-    }
-    await sleep(50)
-  }
-  const port = listening()
-  const url = `http://127.0.0.1:${port}/`
+  const { url, pid } = await startScriptServer(
+    'baseline',
+    BASELINE_SERVER,
+    { BENCH_DIR: dir },
+    cleanups,
+  )
   return {
     label: 'baseline',
-    pid: child.pid!,
+    pid,
     async upload(bytes) {
       const headers = {
         'content-type': 'application/octet-stream',
         'content-length': String(bytes),
       }
-      expectStored('baseline', await post(url, headers, generatedBytes(bytes)), bytes)
+      expectStored(
+        'baseline',
+        await post(`${url}/`, headers, generatedBytes(bytes), REQUEST_TIMEOUT_MS),
+        bytes,
+      )
     },
     async discard() {
       for (const name of await readdir(dir)) await rm(join(dir, name))
@@ -254,57 +121,8 @@ async function startBaseline(): Promise<Contender> {
   }
 }
 
-/** One "file" part around `bytes` generated bytes, with its exact length known up front. */
-function multipartUpload(bytes: number) {
-  const boundary = `----satchelbench${randomBytes(12).toString('hex')}`
-  const head = Buffer.from(
-    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.bin"\r\n` +
-      'Content-Type: application/octet-stream\r\n\r\n',
-  )
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
-  async function* generate() {
-    yield head
-    yield* generatedBytes(bytes)
-    yield tail
-  }
-  return {
-    contentType: `multipart/form-data; boundary=${boundary}`,
-    length: head.length + bytes + tail.length,
-    body: Readable.from(generate()),
-  }
-}
-
 async function startSatchel(): Promise<Contender> {
-  const database = await createTestDatabase()
-  cleanups.push(() => database.drop())
-  const dataDir = await mkdtemp(join(tmpdir(), 'satchel-bench-data-'))
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }))
-  const port = await freePort()
-  const url = `http://127.0.0.1:${port}`
-  // Not startServer(): it waits for the info-level "satchel ready" line, which LOG_LEVEL=warn
-  // hides, so readiness is polled on /healthz instead.
-  const { child, output, exited } = runMain({
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    LOG_LEVEL: 'warn',
-    DATABASE_URL: database.url,
-    JWT_SECRET: randomBytes(48).toString('base64'),
-    DATA_DIR: dataDir,
-    STORAGE_DRIVER: 'local',
-  })
-  cleanups.push(() => stopChild(child).then(() => exited))
-  const deadline = Date.now() + STARTUP_TIMEOUT_MS
-  while (
-    !(await httpRequest(`${url}/healthz`).then(
-      (r) => r.status === 200,
-      () => false,
-    ))
-  ) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`satchel did not start:\n${output()}`)
-    }
-    await sleep(100)
-  }
+  const { url, pid } = await launchSatchel({}, cleanups)
 
   const credentials = {
     email: `bench-${randomBytes(4).toString('hex')}@example.test`,
@@ -329,7 +147,7 @@ async function startSatchel(): Promise<Contender> {
   let lastId: string | undefined
   return {
     label: 'satchel',
-    pid: child.pid!,
+    pid,
     async upload(bytes) {
       const { contentType, length, body } = multipartUpload(bytes)
       const headers = {
@@ -337,7 +155,11 @@ async function startSatchel(): Promise<Contender> {
         'content-type': contentType,
         'content-length': String(length),
       }
-      lastId = expectStored('satchel', await post(`${url}/upload`, headers, body), bytes).id
+      lastId = expectStored(
+        'satchel',
+        await post(`${url}/upload`, headers, body, REQUEST_TIMEOUT_MS),
+        bytes,
+      ).id
     },
     async discard() {
       if (!lastId) return
@@ -459,7 +281,7 @@ async function main() {
 }
 
 process.once('SIGINT', () => {
-  void cleanUp().finally(() => process.exit(130))
+  void cleanups.run().finally(() => process.exit(130))
 })
 
 try {
@@ -468,5 +290,5 @@ try {
   process.stderr.write(`bench failed: ${(error as Error)?.stack ?? String(error)}\n`)
   process.exitCode = 1
 } finally {
-  await cleanUp()
+  await cleanups.run()
 }

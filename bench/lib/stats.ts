@@ -34,12 +34,21 @@ export function formatMs(ms: number): string {
   return ms.toFixed(2)
 }
 
-/** Left-aligns the first column and right-aligns the rest, so numbers line up. */
-export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]) {
+/**
+ * Left-aligns the first `leftColumns` columns (text) and right-aligns the rest, so numbers
+ * line up.
+ */
+export function renderTable(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  leftColumns = 1,
+) {
   const widths = header.map((h, col) => Math.max(h.length, ...rows.map((r) => r[col]?.length ?? 0)))
   const line = (cells: readonly string[]) =>
     cells
-      .map((cell, col) => (col === 0 ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!)))
+      .map((cell, col) =>
+        col < leftColumns ? cell.padEnd(widths[col]!) : cell.padStart(widths[col]!),
+      )
       .join(' | ')
   return [line(header), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n')
 }

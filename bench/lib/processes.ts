@@ -1,0 +1,214 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import { createTestDatabase } from '../../test/helpers/databases.js'
+import { httpRequest } from '../../test/helpers/multipart.js'
+import { freePort, runMain } from '../../test/helpers/server-process.js'
+
+export const STARTUP_TIMEOUT_MS = 60_000
+export const STOP_TIMEOUT_MS = 15_000
+
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** Resources released in reverse order of acquisition, on success, failure or Ctrl-C. */
+export class Cleanups {
+  readonly #steps: Array<() => Promise<unknown>> = []
+
+  push(step: () => Promise<unknown>) {
+    this.#steps.push(step)
+  }
+
+  async run() {
+    while (this.#steps.length > 0) {
+      const step = this.#steps.pop()!
+      await step().catch((error: unknown) => {
+        process.stderr.write(`cleanup failed: ${(error as Error)?.stack ?? String(error)}\n`)
+      })
+    }
+  }
+}
+
+/** SIGTERM, then SIGKILL if the child has not exited within STOP_TIMEOUT_MS. */
+export async function stopChild(child: ChildProcess) {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS)
+  await exited
+  clearTimeout(timer)
+}
+
+export function readRssKiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(status)
+  if (!match) throw new Error(`no VmRSS for process ${pid}`)
+  return Number(match[1])
+}
+
+/** Open file descriptors of a process: files, sockets, pipes, epoll and event fds. */
+export function countOpenFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length
+}
+
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
+
+/** User + system CPU seconds the process has used so far, all its threads. */
+export function readCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // The command name (field 2) may contain spaces and parentheses; the rest cannot.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const utime = Number(fields[11])
+  const stime = Number(fields[12])
+  return (utime + stime) / CLOCK_TICKS
+}
+
+// Sampling runs on its own thread: the client's event loop is busy pushing bodies, and
+// timers there would drift and miss short peaks.
+const SAMPLER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads')
+const { readFileSync } = require('node:fs')
+let peak = 0
+let samples = 0
+const sample = () => {
+  const match = /^VmRSS:\\s+(\\d+) kB$/m.exec(readFileSync('/proc/' + workerData.pid + '/status', 'utf8'))
+  if (match) {
+    peak = Math.max(peak, Number(match[1]))
+    samples += 1
+  }
+}
+sample()
+const timer = setInterval(sample, workerData.intervalMs)
+parentPort.once('message', () => {
+  clearInterval(timer)
+  sample()
+  parentPort.postMessage({ peak, samples })
+})
+`
+
+/** Samples a process's VmRSS every `intervalMs` until stop(), which returns the peak. */
+export function sampleRss(pid: number, intervalMs: number) {
+  const worker = new Worker(SAMPLER_SOURCE, { eval: true, workerData: { pid, intervalMs } })
+  const failed = once(worker, 'error').then(([error]) => Promise.reject(error as Error))
+  failed.catch(() => undefined)
+  return {
+    async stop(): Promise<{ peakKiB: number; samples: number }> {
+      const reply = once(worker, 'message').then(([message]) => message)
+      worker.postMessage('stop')
+      const { peak, samples } = (await Promise.race([reply, failed])) as {
+        peak: number
+        samples: number
+      }
+      await worker.terminate()
+      return { peakKiB: peak, samples }
+    },
+  }
+}
+
+export interface ScriptServer {
+  url: string
+  pid: number
+  child: ChildProcess
+}
+
+/**
+ * Runs a bench/*.ts server script as `node --import tsx <script>` with only PATH and `env`,
+ * and waits for it to print `listening <port>`. Stopped by `cleanups`.
+ */
+export async function startScriptServer(
+  label: string,
+  script: string,
+  env: Record<string, string>,
+  cleanups: Cleanups,
+): Promise<ScriptServer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  cleanups.push(() => stopChild(child))
+  let output = ''
+  child.stdout?.on('data', (chunk) => {
+    output += chunk
+  })
+  child.stderr?.on('data', (chunk) => {
+    output += chunk
+  })
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS
+  const listening = () => /^listening (\d+)$/m.exec(output)?.[1]
+  while (!listening()) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`${label} server did not start:\n${output}`)
+    }
+    await sleep(50)
+  }
+  return { url: `http://127.0.0.1:${listening()}`, pid: child.pid!, child }
+}
+
+export interface SatchelProcess {
+  url: string
+  pid: number
+  child: ChildProcess
+  dataDir: string
+  output(): string
+}
+
+/**
+ * Satchel as `npm start` runs it, on a fresh PostgreSQL database (TEST_PG_URL, as the tests)
+ * and a temporary DATA_DIR, listening on 127.0.0.1; `env` adds to or overrides the defaults.
+ * The database is dropped and the directory removed by `cleanups`.
+ */
+export async function startSatchel(
+  env: Record<string, string>,
+  cleanups: Cleanups,
+): Promise<SatchelProcess> {
+  const database = await createTestDatabase()
+  cleanups.push(() => database.drop())
+  const dataDir = await mkdtemp(join(tmpdir(), 'satchel-bench-data-'))
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }))
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  // Not startServer(): it waits for the info-level "satchel ready" line, which LOG_LEVEL=warn
+  // hides, so readiness is polled on /healthz instead.
+  const { child, output, exited } = runMain({
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: database.url,
+    JWT_SECRET: randomBytes(48).toString('base64'),
+    DATA_DIR: dataDir,
+    STORAGE_DRIVER: 'local',
+    ...env,
+  })
+  cleanups.push(() => stopChild(child).then(() => exited))
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS
+  while (
+    !(await httpRequest(`${url}/healthz`).then(
+      (r) => r.status === 200,
+      () => false,
+    ))
+  ) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`satchel did not start:\n${output()}`)
+    }
+    await sleep(100)
+  }
+  return { url, pid: child.pid!, child, dataDir, output }
+}
+
+/** A whole number ≥ `min` from the environment, or `fallback` when unset. */
+export function envInt(name: string, fallback: number, min = 1): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new Error(`${name} must be a whole number ≥ ${min} (got ${JSON.stringify(raw)})`)
+  }
+  return value
+}
