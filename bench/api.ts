@@ -34,6 +34,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import autocannon from 'autocannon'
+import pg from 'pg'
 import {
   multipartBuffer,
   multipartUpload,
@@ -93,6 +94,7 @@ interface Contender {
   pid: number
   url: string
   headers: Record<string, string>
+  databaseUrl?: string
 }
 
 interface Target {
@@ -134,25 +136,55 @@ interface CannonRun {
   p99: number
   requests: number
   cpuSeconds: number
+  /** CPU of the PostgreSQL backends serving Satchel's pool; undefined for the baseline. */
+  dbCpuSeconds?: number
   seconds: number
 }
 
-async function cannon(
-  label: string,
-  pid: number,
-  url: string,
-  headers: Record<string, string>,
-  seconds: number,
-): Promise<CannonRun> {
-  const cpuBefore = readCpuSeconds(pid)
-  const result = await autocannon({ url, connections: CONNECTIONS, duration: seconds, headers })
-  const cpuSeconds = readCpuSeconds(pid) - cpuBefore
+/** The server processes (backends) PostgreSQL runs for connections to this database now. */
+async function postgresBackends(databaseUrl: string): Promise<number[]> {
+  const client = new pg.Client({ connectionString: databaseUrl })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ pid: number }>(
+      'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+    )
+    return rows.map((row) => row.pid)
+  } finally {
+    await client.end()
+  }
+}
+
+/** CPU seconds of these processes so far; one that has exited counts 0 (its share is lost). */
+function cpuOf(pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => {
+    try {
+      return sum + readCpuSeconds(pid)
+    } catch {
+      return sum
+    }
+  }, 0)
+}
+
+async function cannon(c: Contender, seconds: number): Promise<CannonRun> {
+  // Satchel's pool has its connections open after the warm-up; they are sampled per run.
+  const backends = c.databaseUrl ? await postgresBackends(c.databaseUrl) : []
+  const cpuBefore = readCpuSeconds(c.pid)
+  const dbBefore = cpuOf(backends)
+  const result = await autocannon({
+    url: c.url,
+    connections: CONNECTIONS,
+    duration: seconds,
+    headers: c.headers,
+  })
+  const cpuSeconds = readCpuSeconds(c.pid) - cpuBefore
+  const dbCpuSeconds = c.databaseUrl ? cpuOf(backends) - dbBefore : undefined
   if (result.errors > 0 || result.non2xx > 0) {
     const statuses = Object.entries(result.statusCodeStats ?? {})
       .map(([status, { count }]) => `${status}×${count ?? 0}`)
       .join(' ')
     problems.push(
-      `${label} GET /files: ${result.errors} connection errors (${result.timeouts} timeouts), ` +
+      `${c.label} GET /files: ${result.errors} connection errors (${result.timeouts} timeouts), ` +
         `${result.non2xx} non-2xx (${statuses})`,
     )
   }
@@ -162,6 +194,7 @@ async function cannon(
     p99: result.latency.p99,
     requests: result.requests.total,
     cpuSeconds,
+    dbCpuSeconds,
     seconds: result.duration,
   }
 }
@@ -219,14 +252,15 @@ async function benchList(satchel: SatchelProcess, authorization: string, dir: st
       pid: satchel.pid,
       url: `${satchel.url}${path}`,
       headers: { authorization },
+      databaseUrl: satchel.databaseUrl,
     },
   ]
-  for (const c of contenders) await cannon(c.label, c.pid, c.url, c.headers, WARMUP_SECONDS)
+  for (const c of contenders) await cannon(c, WARMUP_SECONDS)
   const runs = new Map<string, CannonRun[]>(contenders.map((c) => [c.label, []]))
   for (let i = 0; i < RUNS; i++) {
     for (const c of contenders) {
       await sleep(SETTLE_MS)
-      const run = await cannon(c.label, c.pid, c.url, c.headers, SECONDS)
+      const run = await cannon(c, SECONDS)
       runs.get(c.label)!.push(run)
       console.error(
         `  run ${i + 1} ${c.label}: ${thousands(run.reqPerSec)} req/s, ` +
@@ -258,6 +292,11 @@ function reportList(result: Awaited<ReturnType<typeof benchList>>): Target[] {
         wholeMs(run.p99),
         thousands(run.requests),
         `${fixed((100 * run.cpuSeconds) / run.seconds, 0)}%`,
+        fixed((1e6 * run.cpuSeconds) / run.requests, 0),
+        run.dbCpuSeconds === undefined
+          ? '-'
+          : `${fixed((100 * run.dbCpuSeconds) / run.seconds, 0)}%`,
+        run.dbCpuSeconds === undefined ? '-' : fixed((1e6 * run.dbCpuSeconds) / run.requests, 0),
       ])
     }
   }
@@ -269,16 +308,42 @@ function reportList(result: Awaited<ReturnType<typeof benchList>>): Target[] {
       p99: median(list.map((r) => r.p99)),
     }
     summary.set(label, s)
-    rows.push([`median ${label}`, thousands(s.reqPerSec), wholeMs(s.p50), wholeMs(s.p99), '', ''])
+    rows.push([
+      `median ${label}`,
+      thousands(s.reqPerSec),
+      wholeMs(s.p50),
+      wholeMs(s.p99),
+      '',
+      '',
+      '',
+      '',
+      '',
+    ])
   }
-  console.log(renderTable(['run', 'req/s', 'p50 ms', 'p99 ms', 'requests', 'server CPU'], rows))
+  console.log(
+    renderTable(
+      [
+        'run',
+        'req/s',
+        'p50 ms',
+        'p99 ms',
+        'requests',
+        'server CPU',
+        'µs/req',
+        'pg CPU',
+        'pg µs/req',
+      ],
+      rows,
+    ),
+  )
   const satchel = summary.get('satchel')!
   const baseline = summary.get('baseline')!
   const ratio = satchel.reqPerSec / baseline.reqPerSec
+  console.log(`satchel/baseline (medians): ${fixed(ratio, 2)}× req/s`)
   console.log(
-    `satchel/baseline (medians): ${fixed(ratio, 2)}× req/s; ` +
-      '(latency: autocannon, whole ms; server CPU: that process, all threads, % of one core; ' +
-      'the client and PostgreSQL share the same cores)',
+    '(latency: autocannon, in whole ms; server CPU: the server process, all its threads, in % ' +
+      "of one core, and per request; pg: the PostgreSQL backends of Satchel's pool; " +
+      `autocannon and PostgreSQL run on the same ${availableParallelism()} cores)`,
   )
   return [
     {

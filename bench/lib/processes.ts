@@ -1,7 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -55,6 +55,38 @@ export function readRssKiB(pid: number): number {
 /** Open file descriptors of a process: files, sockets, pipes, epoll and event fds. */
 export function countOpenFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length
+}
+
+/**
+ * How many of a process's descriptors are TCP connections to `remotePort` (e.g. its database
+ * pool), matched by socket inode in /proc/net/tcp{,6}.
+ */
+export function countConnectionsTo(pid: number, remotePort: number): number {
+  const port = remotePort.toString(16).toUpperCase().padStart(4, '0')
+  const inodes = new Set<string>()
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string
+    try {
+      text = readFileSync(table, 'utf8')
+    } catch {
+      continue
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/)
+      // fields: sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+      if (fields[2]?.endsWith(`:${port}`) && fields[9]) inodes.add(fields[9])
+    }
+  }
+  let count = 0
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))
+      if (match && inodes.has(match[1]!)) count += 1
+    } catch {
+      // Closed between the listing and the read.
+    }
+  }
+  return count
 }
 
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
@@ -156,6 +188,7 @@ export interface SatchelProcess {
   pid: number
   child: ChildProcess
   dataDir: string
+  databaseUrl: string
   output(): string
 }
 
@@ -199,7 +232,7 @@ export async function startSatchel(
     }
     await sleep(100)
   }
-  return { url, pid: child.pid!, child, dataDir, output }
+  return { url, pid: child.pid!, child, dataDir, databaseUrl: database.url, output }
 }
 
 /** A whole number ≥ `min` from the environment, or `fallback` when unset. */
