@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { RateLimitedError } from '../../errors.js'
 import type { FixedWindowCounter } from '../../infra/fixed-window.js'
 import type { AccessTokens } from '../../users/access-tokens.js'
-import { bearerToken } from './authenticate.js'
+import { verifiedClaims } from './authenticate.js'
 
 type Callback = (err: Error | null, result?: { current: number; ttl: number }) => void
 
@@ -59,8 +59,7 @@ export async function registerRateLimit(
     max: options.perMinute,
     timeWindow: 60_000,
     keyGenerator: async (req: FastifyRequest) => {
-      const token = bearerToken(req)
-      const user = token ? await accessTokens.verify(token).catch(() => undefined) : undefined
+      const user = await verifiedClaims(req, accessTokens).catch(() => undefined)
       return user ? `user:${user.userId}` : clientKey(req)
     },
   })
