@@ -13,7 +13,7 @@
  *
  *   npx tsx bench/api.ts
  *
- * Environment (all optional): BENCH_SECONDS (10) per autocannon run, BENCH_RUNS (3) alternated
+ * Environment (all optional): BENCH_PARTS (abc) which of a, b and c to run, BENCH_SECONDS (10) per autocannon run, BENCH_RUNS (3) alternated
  * runs of a and b, BENCH_RANGE_FILE_MB (256), BENCH_RANGE_MB (8), BENCH_RANGE_TOTAL_MB (4096)
  * per run, BENCH_RANGE_CLIENTS (4), BENCH_CONCURRENT_UPLOADS (100) and
  * BENCH_CONCURRENT_UPLOAD_MB (10, in 10^6 bytes).
@@ -58,6 +58,7 @@ import { renderTable } from './lib/stats.js'
 const MiB = 1024 * 1024
 const MB = 1e6
 
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'abc').split(''))
 const SECONDS = envInt('BENCH_SECONDS', 10)
 const RUNS = envInt('BENCH_RUNS', 3)
 const CONNECTIONS = 50
@@ -757,11 +758,11 @@ async function main() {
   )
   const authorization = await registerAndLogin(satchel.url, newCredentials('bench-api'))
 
-  const list = await benchList(satchel, authorization, dir)
-  const ranges = await benchRanges(satchel, authorization, dir)
-  const uploads = await benchConcurrentUploads(satchel)
+  const targets: Target[] = []
+  if (PARTS.has('a')) targets.push(...reportList(await benchList(satchel, authorization, dir)))
+  if (PARTS.has('b')) targets.push(...reportRanges(await benchRanges(satchel, authorization, dir)))
+  if (PARTS.has('c')) targets.push(...reportUploads(await benchConcurrentUploads(satchel)))
 
-  const targets = [...reportList(list), ...reportRanges(ranges), ...reportUploads(uploads)]
   console.log('\ntargets (Satchel)')
   console.log(
     renderTable(

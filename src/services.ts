@@ -3,10 +3,12 @@ import type { Config } from './config.js'
 import type { EventBus } from './events/event-bus.js'
 import { newEvent } from './events/event-bus.js'
 import { FileCache } from './files/file-cache.js'
+import { FileListCache } from './files/file-list-cache.js'
 import { FilesRepository } from './files/files-repository.js'
 import { FilesService } from './files/files-service.js'
 import { SignedUrls } from './files/signed-urls.js'
 import { AttemptLimiter } from './infra/attempt-limiter.js'
+import { GuardedCache } from './infra/cache/guarded-cache.js'
 import { MemoryCache } from './infra/cache/memory-cache.js'
 import { ReadThroughCache } from './infra/cache/read-through-cache.js'
 import { RedisCache } from './infra/cache/redis-cache.js'
@@ -44,13 +46,12 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
   const { logger, store, events } = deps
   const metrics = new Metrics()
   const counter = new FixedWindowCounter(deps.redis, logger, config.redisPrefix)
-  const cache = new ReadThroughCache({
-    cache: deps.redis
-      ? new RedisCache(deps.redis, `${config.redisPrefix}cache:`)
-      : new MemoryCache(),
-    logger,
-    onRead: (hit) => metrics.cacheReads.inc({ result: hit ? 'hit' : 'miss' }),
-  })
+  const sharedCache = deps.redis
+    ? new RedisCache(deps.redis, `${config.redisPrefix}cache:`)
+    : new MemoryCache()
+  const countRead = (cache: string) => (hit: boolean) =>
+    metrics.cacheReads.inc({ cache, result: hit ? 'hit' : 'miss' })
+  const cache = new ReadThroughCache({ cache: sharedCache, logger, onRead: countRead('file') })
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds)
   const filesRepository = new FilesRepository(db)
   const sharesRepository = new SharesRepository(db)
@@ -66,6 +67,11 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
   const files = new FilesService({
     files: filesRepository,
     cache: fileCache,
+    lists: new FileListCache(
+      new GuardedCache({ cache: sharedCache, logger }),
+      config.cacheTtlSeconds,
+      countRead('list'),
+    ),
     store,
     events,
     signedUrls: new SignedUrls(config.jwtSecret, config.publicBaseUrl, config.signedUrlTtlSeconds),

@@ -8,6 +8,7 @@ import type { BlobStore, ByteRange } from '../storage/blob-store.js'
 import { detectContentType, HeadSniffer } from './content-type.js'
 import { resolveExpiry } from './expiry.js'
 import type { FileCache } from './file-cache.js'
+import type { FileListCache } from './file-list-cache.js'
 import { normalizeFileName } from './file-name.js'
 import type { FileFilters, SortKey, SortOrder } from './file-search.js'
 import { FileNotFoundError, InvalidCursorError, InvalidUploadError } from './files-errors.js'
@@ -22,6 +23,7 @@ export type UploadPart =
 export interface FilesServiceDeps {
   files: FilesRepository
   cache: FileCache
+  lists: FileListCache
   store: BlobStore
   events: EventBus
   signedUrls: SignedUrls
@@ -71,6 +73,8 @@ export class FilesService {
         }
         current = part.fileName
         stored.push(await this.storeOne(ownerId, part, expiresAt))
+        // Before the event: a client that lists on upload.completed must see the file.
+        await this.deps.lists.invalidate(ownerId)
         await this.deps.events.publish(
           newEvent('upload.completed', ownerId, fileEvent(stored.at(-1)!)),
         )
@@ -96,7 +100,11 @@ export class FilesService {
     return file
   }
 
-  async list(ownerId: string, query: ListQuery): Promise<FilePage> {
+  list(ownerId: string, query: ListQuery): Promise<FilePage> {
+    return this.deps.lists.page(ownerId, query, () => this.search(ownerId, query))
+  }
+
+  private async search(ownerId: string, query: ListQuery): Promise<FilePage> {
     const { limit, sort, order, cursor } = query
     const after = cursor === undefined ? undefined : decodeCursor(cursor, sort, order)
     const rows = await this.deps.files.search(ownerId, query.filters, {
@@ -120,14 +128,14 @@ export class FilesService {
     const expires_at = resolveExpiry(changes)
     const file = await this.deps.files.update(ownerId, id, { name, expires_at })
     if (!file) throw new FileNotFoundError()
-    await this.deps.cache.invalidate(id)
+    await Promise.all([this.deps.cache.invalidate(id), this.deps.lists.invalidate(ownerId)])
     return file
   }
 
   /** Hides the file at once, then removes its blob and row; the sweeper retries what fails. */
   async remove(ownerId: string, id: string): Promise<void> {
     if (!(await this.deps.files.markDeleted(ownerId, id))) throw new FileNotFoundError()
-    await this.deps.cache.invalidate(id)
+    await Promise.all([this.deps.cache.invalidate(id), this.deps.lists.invalidate(ownerId)])
     await this.deps.events.publish(newEvent('file.deleted', ownerId, { id }))
     const { failed } = await this.deps.files.purgeDeleted({ ids: [id], limit: 1 }, (key) =>
       this.deps.store.delete(key),

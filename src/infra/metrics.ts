@@ -33,8 +33,8 @@ export class Metrics {
   })
   readonly cacheReads = new Counter({
     name: 'satchel_cache_reads_total',
-    help: 'Metadata cache reads by result',
-    labelNames: ['result'] as const,
+    help: 'Cache reads by cache (file metadata, list pages) and result',
+    labelNames: ['cache', 'result'] as const,
     registers: [this.registry],
   })
   readonly rateLimited = new Counter({

@@ -145,11 +145,13 @@ describe('ReadThroughCache over a failing cache', () => {
   const rejecting: Cache = {
     get: () => Promise.reject(new Error('cache down')),
     set: () => Promise.reject(new Error('cache down')),
+    add: () => Promise.reject(new Error('cache down')),
     delete: () => Promise.reject(new Error('cache down')),
   }
   const hanging: Cache = {
     get: () => new Promise(() => {}),
     set: () => new Promise(() => {}),
+    add: () => new Promise(() => {}),
     delete: () => new Promise(() => {}),
   }
 

@@ -67,6 +67,27 @@ export function cacheContract(
       expect(await cache.get(key)).toEqual({ version: 2 })
     })
 
+    it('adds a value only where there is none: one of many concurrent adds wins', async () => {
+      const key = randomUUID()
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => cache.add(key, { writer: i }, 60)),
+      )
+
+      expect(results.filter(Boolean)).toHaveLength(1)
+      expect(await cache.get(key)).toEqual({ writer: results.indexOf(true) })
+      expect(await cache.add(key, { writer: 'late' }, 60)).toBe(false)
+    })
+
+    it('adds over an expired value', async () => {
+      const key = randomUUID()
+      await cache.set(key, 'old', 1)
+
+      await sleep(1200)
+
+      expect(await cache.add(key, 'new', 60)).toBe(true)
+      expect(await cache.get(key)).toBe('new')
+    })
+
     it('deletes one key, leaving the others', async () => {
       const [gone, kept] = [randomUUID(), randomUUID()]
       await cache.set(gone, 1, 60)

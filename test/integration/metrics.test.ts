@@ -42,7 +42,7 @@ describe('GET /metrics', () => {
     )
     expect(body).toMatch(/satchel_http_request_duration_seconds_bucket\{[^}]*route="\/files"/)
     expect(body).toMatch(/satchel_upload_bytes_total 5/)
-    expect(body).toMatch(/satchel_cache_reads_total\{result="miss"\} 1/)
+    expect(body).toMatch(/satchel_cache_reads_total\{cache="file",result="miss"\} 1/)
     expect(body).toMatch(/satchel_rate_limited_total [1-9]/)
     expect(body).toMatch(/satchel_sweeper_items_total\{kind="expiredFiles"\} 0/)
     expect(body).toMatch(/satchel_websocket_connections 0/)

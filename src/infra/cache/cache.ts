@@ -12,6 +12,11 @@ export interface Cache {
    * at least 1). Undefined is not a value: a cache hit must mean something was found.
    */
   set<T>(key: string, value: T, ttlSeconds: number): Promise<void>
+  /**
+   * Stores the value only if the key holds none (or only an expired one); true if it did.
+   * Atomic, across instances too: of several concurrent adds of one key, exactly one wins.
+   */
+  add<T>(key: string, value: T, ttlSeconds: number): Promise<boolean>
   /** Removes every key given; absent keys are ignored. */
   delete(...keys: string[]): Promise<void>
 }

@@ -1,3 +1,4 @@
+import { LruMap } from '../lru-map.js'
 import type { Cache } from './cache.js'
 
 interface Entry {
@@ -12,36 +13,38 @@ interface Entry {
  * least-recently-used end, so no timer is needed.
  */
 export class MemoryCache implements Cache {
-  // A Map iterates in insertion order; re-inserting on every use keeps it in LRU order.
-  private readonly entries = new Map<string, Entry>()
-  private readonly maxEntries: number
+  private readonly entries: LruMap<string, Entry>
 
   constructor({ maxEntries = 10_000 }: { maxEntries?: number } = {}) {
-    this.maxEntries = maxEntries
+    this.entries = new LruMap(maxEntries)
   }
 
   async get<T>(key: string): Promise<T | undefined> {
-    const entry = this.entries.get(key)
-    if (!entry) return undefined
-    this.entries.delete(key)
-    if (entry.expiresAt <= Date.now()) return undefined
-    this.entries.set(key, entry)
-    return JSON.parse(entry.json) as T
+    const entry = this.live(key)
+    return entry === undefined ? undefined : (JSON.parse(entry.json) as T)
   }
 
   async set<T>(key: string, value: T, ttlSeconds: number): Promise<void> {
-    this.entries.delete(key)
     this.entries.set(key, {
       json: JSON.stringify(value),
       expiresAt: Date.now() + ttlSeconds * 1000,
     })
-    if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value
-      if (oldest !== undefined) this.entries.delete(oldest)
-    }
+  }
+
+  async add<T>(key: string, value: T, ttlSeconds: number): Promise<boolean> {
+    if (this.live(key) !== undefined) return false
+    await this.set(key, value, ttlSeconds)
+    return true
   }
 
   async delete(...keys: string[]): Promise<void> {
     for (const key of keys) this.entries.delete(key)
+  }
+
+  private live(key: string): Entry | undefined {
+    const entry = this.entries.get(key)
+    if (entry === undefined || entry.expiresAt > Date.now()) return entry
+    this.entries.delete(key)
+    return undefined
   }
 }

@@ -1,11 +1,6 @@
-import { type WarnLogger, WarnThrottle } from '../warn-throttle.js'
-import type { Cache } from './cache.js'
+import { GuardedCache, type GuardedCacheOptions } from './guarded-cache.js'
 
-export interface ReadThroughOptions {
-  cache: Cache
-  logger: WarnLogger
-  /** How long a cache call may take before it counts as failed (a miss, for a read). */
-  timeoutMs?: number
+export interface ReadThroughOptions extends GuardedCacheOptions {
   /** Told whether each read was answered by the cache (for metrics). */
   onRead?: (hit: boolean) => void
 }
@@ -31,17 +26,13 @@ interface Flight {
  * entry lives, which is why it should stay short.
  */
 export class ReadThroughCache {
-  private readonly cache: Cache
-  private readonly warnings: WarnThrottle
-  private readonly timeoutMs: number
+  private readonly cache: GuardedCache
   private readonly onRead?: (hit: boolean) => void
   private readonly flights = new Map<string, Flight>()
 
-  constructor({ cache, logger, timeoutMs = 150, onRead }: ReadThroughOptions) {
-    this.cache = cache
+  constructor({ onRead, ...guarded }: ReadThroughOptions) {
+    this.cache = new GuardedCache(guarded)
     this.onRead = onRead
-    this.warnings = new WarnThrottle(logger)
-    this.timeoutMs = timeoutMs
   }
 
   /**
@@ -73,7 +64,7 @@ export class ReadThroughCache {
       flight.invalidated = true
       this.flights.delete(key)
     }
-    await this.attempt('delete', () => this.cache.delete(...keys))
+    await this.cache.delete(...keys)
   }
 
   private async fetch<T>(
@@ -82,7 +73,7 @@ export class ReadThroughCache {
     load: () => Promise<T | undefined>,
     flight: Flight,
   ): Promise<T | undefined> {
-    const cached = await this.attempt('get', () => this.cache.get<T>(key))
+    const cached = await this.cache.get<T>(key)
     this.onRead?.(cached !== undefined)
     if (cached !== undefined) return cached
     const value = await load()
@@ -90,30 +81,8 @@ export class ReadThroughCache {
     // and each adapter applies one connection's commands in order, so the delete wins.
     if (value !== undefined && !flight.invalidated) {
       // Not awaited: the caller has its value and need not wait for the cache.
-      void this.attempt('set', () => this.cache.set(key, value, ttlSeconds))
+      void this.cache.set(key, value, ttlSeconds)
     }
     return value
-  }
-
-  private async attempt<R>(operation: string, call: () => Promise<R>): Promise<R | undefined> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`cache did not answer within ${this.timeoutMs} ms`)),
-        this.timeoutMs,
-      )
-    })
-    try {
-      return await Promise.race([call(), timeout])
-    } catch (err) {
-      this.warn(operation, err)
-      return undefined
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-
-  private warn(operation: string, err: unknown) {
-    this.warnings.warn({ err, operation }, 'cache unavailable; reading from the source')
   }
 }

@@ -24,6 +24,17 @@ export class RedisCache implements Cache {
     await this.redis.set(this.prefix + key, JSON.stringify(value), 'EX', ttlSeconds)
   }
 
+  async add<T>(key: string, value: T, ttlSeconds: number): Promise<boolean> {
+    const reply = await this.redis.set(
+      this.prefix + key,
+      JSON.stringify(value),
+      'EX',
+      ttlSeconds,
+      'NX',
+    )
+    return reply === 'OK'
+  }
+
   async delete(...keys: string[]): Promise<void> {
     // DEL with no keys is a Redis syntax error.
     if (keys.length === 0) return

@@ -1,0 +1,99 @@
+import { randomUUID } from 'node:crypto'
+import type { GuardedCache } from '../infra/cache/guarded-cache.js'
+import { LruMap } from '../infra/lru-map.js'
+import type { FilePage, ListQuery } from './files-service.js'
+
+const MAX_PAGES = 1_000
+// Bounds the memory the pages can take: 1,000 pages of up to 100 rows.
+const MAX_ITEMS_PER_PAGE = 100
+// A version only has to outlive the pages stored under it.
+const VERSION_TTL_SECONDS = 24 * 3600
+
+interface StoredPage {
+  page: FilePage
+  loadStartedAt: number
+  expiresAt: number
+}
+
+/**
+ * Pages of users' file lists, kept in this process. Each user's list has a version in the
+ * shared cache, replaced by every change to the user's files; a page is stored under the
+ * version read before it was loaded, so once a change is committed and invalidate() has
+ * returned, no instance serves a page from before it. Without a cache (or while it fails)
+ * reads go to `load`.
+ *
+ * A page also lapses when a file on it expires, and after `ttlSeconds` at most. Callers share
+ * the page objects: treat them as read-only.
+ */
+export class FileListCache {
+  private readonly pages = new LruMap<string, StoredPage>(MAX_PAGES)
+  private readonly flights = new Map<string, Promise<FilePage>>()
+  // When this process last changed each user's files: guards its own pages even while the
+  // shared cache cannot take a new version. Losing an entry only costs that guard.
+  private readonly changedAt = new LruMap<string, number>(10_000)
+
+  constructor(
+    private readonly versions: GuardedCache,
+    private readonly ttlSeconds: number,
+    private readonly onRead?: (hit: boolean) => void,
+  ) {}
+
+  async page(ownerId: string, query: ListQuery, load: () => Promise<FilePage>): Promise<FilePage> {
+    const version = await this.version(ownerId)
+    if (version === undefined) return load()
+    const key = `${ownerId}/${version}/${JSON.stringify(query)}`
+    const stored = this.pages.get(key)
+    const now = Date.now()
+    if (stored && stored.expiresAt > now && stored.loadStartedAt > this.lastChange(ownerId)) {
+      this.onRead?.(true)
+      return stored.page
+    }
+    this.onRead?.(false)
+    let flight = this.flights.get(key)
+    if (!flight) {
+      flight = this.load(ownerId, key, load).finally(() => this.flights.delete(key))
+      this.flights.set(key, flight)
+    }
+    return flight
+  }
+
+  /** Call after committing any change to what the user's list shows. Never rejects. */
+  async invalidate(ownerId: string): Promise<void> {
+    this.changedAt.set(ownerId, Date.now())
+    await this.versions.set(versionKey(ownerId), randomUUID(), VERSION_TTL_SECONDS)
+  }
+
+  private async load(ownerId: string, key: string, load: () => Promise<FilePage>) {
+    const loadStartedAt = Date.now()
+    const page = await load()
+    if (page.items.length <= MAX_ITEMS_PER_PAGE) {
+      const lapse = Math.min(loadStartedAt + this.ttlSeconds * 1000, firstExpiry(page))
+      this.pages.set(key, { page, loadStartedAt, expiresAt: lapse })
+    }
+    return page
+  }
+
+  private lastChange(ownerId: string): number {
+    return this.changedAt.get(ownerId) ?? Number.NEGATIVE_INFINITY
+  }
+
+  private async version(ownerId: string): Promise<string | undefined> {
+    const key = versionKey(ownerId)
+    const current = await this.versions.get<string>(key)
+    if (current !== undefined) return current
+    const fresh = randomUUID()
+    // Another instance may have created one first; theirs is the version then.
+    if (await this.versions.add(key, fresh, VERSION_TTL_SECONDS)) return fresh
+    return this.versions.get<string>(key)
+  }
+}
+
+const versionKey = (ownerId: string) => `files-list-version:${ownerId}`
+
+function firstExpiry(page: FilePage): number {
+  let first = Number.POSITIVE_INFINITY
+  for (const file of page.items) {
+    if (file.expires_at) first = Math.min(first, file.expires_at.getTime())
+  }
+  return first
+}
