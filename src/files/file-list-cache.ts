@@ -51,7 +51,7 @@ export class FileListCache {
     this.onRead?.(false)
     let flight = this.flights.get(key)
     if (!flight) {
-      flight = this.load(ownerId, key, load).finally(() => this.flights.delete(key))
+      flight = this.load(key, load).finally(() => this.flights.delete(key))
       this.flights.set(key, flight)
     }
     return flight
@@ -63,7 +63,7 @@ export class FileListCache {
     await this.versions.set(versionKey(ownerId), randomUUID(), VERSION_TTL_SECONDS)
   }
 
-  private async load(ownerId: string, key: string, load: () => Promise<FilePage>) {
+  private async load(key: string, load: () => Promise<FilePage>) {
     const loadStartedAt = Date.now()
     const page = await load()
     if (page.items.length <= MAX_ITEMS_PER_PAGE) {
