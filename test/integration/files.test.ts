@@ -214,6 +214,21 @@ describe.each(['local', 's3'] as const)('files on the %s driver', (driver) => {
       expect((await get(`/files/${file.id}/content`, undefined)).status).toBe(401)
     })
 
+    it('stay the same for a while and live 90–100% of their TTL', async () => {
+      const { SignedUrls } = await import('../../src/files/signed-urls.js')
+      const signer = new SignedUrls(t.config.jwtSecret!, base, 3600)
+      const id = '6f1c3b1e-8a7d-4c2b-9e0f-1a2b3c4d5e6f'
+      const expiresOf = (url: string) => Number(new URL(url).searchParams.get('expires'))
+      const at = Date.UTC(2030, 0, 1, 12, 0, 1)
+
+      expect(signer.contentUrl(id, at)).toBe(signer.contentUrl(id, at + 60_000))
+      for (let now = at; now < at + 3_600_000; now += 7_000) {
+        const lifetime = expiresOf(signer.contentUrl(id, now)) - now / 1000
+        expect(lifetime).toBeGreaterThan(0.9 * 3600)
+        expect(lifetime).toBeLessThanOrEqual(3600)
+      }
+    })
+
     it('expire', async () => {
       const { SignedUrls } = await import('../../src/files/signed-urls.js')
       const file = await uploadOne(alice, 'old.txt', Buffer.from('x'))

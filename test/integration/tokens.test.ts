@@ -58,6 +58,20 @@ describe('access tokens', () => {
     expect(res.json().detail).toMatch(/expired/)
   })
 
+  it('refuse a token that expires after it was accepted', async () => {
+    const now = Math.floor(Date.now() / 1000)
+    const token = await new SignJWT(claims({ iat: now, exp: now + 1 }))
+      .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt' })
+      .sign(key)
+    expect((await me(token)).statusCode).toBe(200)
+
+    await new Promise((r) => setTimeout(r, (now + 1) * 1000 - Date.now() + 50))
+
+    const res = await me(token)
+    expect(res.statusCode).toBe(401)
+    expect(res.json().detail).toMatch(/expired/)
+  })
+
   it('refuse a correctly signed token of another type, issuer or audience', async () => {
     const sign = (header: Record<string, string>, body: Record<string, unknown>) =>
       new SignJWT(claims(body)).setProtectedHeader({ alg: 'HS256', ...header }).sign(key)
