@@ -160,6 +160,11 @@ export class FilesService {
     return this.deps.signedUrls.contentUrl(file.id)
   }
 
+  /** Until this changes, contentUrl() gives each file the same URL. */
+  contentUrlExpiry(): number {
+    return this.deps.signedUrls.currentExpiry()
+  }
+
   private async storeOne(
     ownerId: string,
     part: Extract<UploadPart, { kind: 'file' }>,

@@ -25,8 +25,13 @@ export class SignedUrls {
     this.step = Math.max(1, Math.floor(ttlSeconds / 10))
   }
 
+  /** The expiry of the URLs issued now (Unix seconds); URLs change when it does. */
+  currentExpiry(now = Date.now()): number {
+    return Math.floor((now / 1000 + this.ttlSeconds) / this.step) * this.step
+  }
+
   contentUrl(fileId: string, now = Date.now()): string {
-    const expires = Math.floor((now / 1000 + this.ttlSeconds) / this.step) * this.step
+    const expires = this.currentExpiry(now)
     const memo = `${fileId}\n${expires}`
     let url = this.issued.get(memo)
     if (url === undefined) {

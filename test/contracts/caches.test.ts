@@ -11,21 +11,6 @@ cacheContract('redis', async () => {
   return { cache: new RedisCache(redis.client, redis.prefix), teardown: redis.close }
 })
 
-describe('MemoryCache', () => {
-  it('evicts the least recently used entry beyond maxEntries', async () => {
-    const cache = new MemoryCache({ maxEntries: 2 })
-    await cache.set('a', 1, 60)
-    await cache.set('b', 2, 60)
-    await cache.get('a')
-
-    await cache.set('c', 3, 60)
-
-    expect(await cache.get('a')).toBe(1)
-    expect(await cache.get('b')).toBeUndefined()
-    expect(await cache.get('c')).toBe(3)
-  })
-})
-
 describe('RedisCache', () => {
   it('stores under its prefix with the TTL set in Redis', async () => {
     const redis = await connectTestRedis()

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { signUp, type TestUser } from '../helpers/accounts.js'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.js'
 import { injectUpload } from '../helpers/files.js'
@@ -89,6 +89,33 @@ describe.each([
     await injectUpload(t.app, carol, 'carols.txt', Buffer.from('c'))
     expect(await names(t, carol)).toEqual(['carols.txt'])
     expect(await names(t, dave)).toEqual([])
+  })
+})
+
+describe('a cached list page', () => {
+  it('carries signed URLs that are never older than a fresh list would give', async () => {
+    const t = await buildTestApp({ SIGNED_URL_TTL_SECONDS: '60', CACHE_TTL_SECONDS: '300' })
+    try {
+      const alice = await signUp(t.app)
+      await injectUpload(t.app, alice, 'linked.txt', Buffer.from('l'))
+      const urlExpiry = async () => {
+        const [item] = (await listOf(t, alice)).json<{ items: { url: string }[] }>().items
+        return Number(new URL(item!.url).searchParams.get('expires'))
+      }
+      const first = await urlExpiry()
+      vi.useFakeTimers({ toFake: ['Date'] })
+      vi.setSystemTime(Date.now() + 7_000)
+
+      const queries = t.queries()
+      const later = await urlExpiry()
+
+      expect(t.queries()).toBe(queries)
+      expect(later).toBeGreaterThan(first)
+      expect(later - Date.now() / 1000).toBeGreaterThan(54)
+    } finally {
+      vi.useRealTimers()
+      await t.close()
+    }
   })
 })
 

@@ -1,6 +1,6 @@
 import { type Static, Type } from '@fastify/type-provider-typebox'
 import { parseTypeFilter, TYPE_CATEGORIES } from '../../../files/file-search.js'
-import type { FilesService } from '../../../files/files-service.js'
+import type { FilePage, FilesService } from '../../../files/files-service.js'
 import { bearerAuth } from '../../openapi.js'
 import type { App } from '../../types.js'
 import { FileObject, fileResponse } from './schemas.js'
@@ -38,6 +38,9 @@ const ListResponse = Type.Object({
 
 /** GET /files lists and searches; GET /search is the same endpoint under the name people look for. */
 export function listFiles(app: App, files: FilesService) {
+  // The service hands out the same page object while its cache holds the page, and its
+  // signed URLs stay the same until their expiry moves; the JSON is rendered once for both.
+  const rendered = new WeakMap<FilePage, { urlExpiry: number; json: string }>()
   for (const url of ['/files', '/search']) {
     app.get(
       url,
@@ -51,12 +54,21 @@ export function listFiles(app: App, files: FilesService) {
           response: { 200: ListResponse },
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const page = await files.list(req.user.id, toListQuery(req.query))
-        return {
-          items: page.items.map((file) => fileResponse(file, files)),
-          next_cursor: page.nextCursor,
+        const urlExpiry = files.contentUrlExpiry()
+        let body = rendered.get(page)
+        if (body === undefined || body.urlExpiry !== urlExpiry) {
+          // The route's own serializer, so the text is what the response schema allows.
+          const json = reply.serialize({
+            items: page.items.map((file) => fileResponse(file, files)),
+            next_cursor: page.nextCursor,
+          }) as string
+          body = { urlExpiry, json }
+          rendered.set(page, body)
         }
+        // A string with a JSON content type goes out as it is, not serialized again.
+        return reply.type('application/json; charset=utf-8').send(body.json as never)
       },
     )
   }
