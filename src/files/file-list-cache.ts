@@ -11,7 +11,8 @@ const VERSION_TTL_SECONDS = 24 * 3600
 
 interface StoredPage {
   page: FilePage
-  loadStartedAt: number
+  /** The tick when its load began (see `ticks`). */
+  loadedAt: number
   expiresAt: number
 }
 
@@ -27,10 +28,12 @@ interface StoredPage {
  */
 export class FileListCache {
   private readonly pages = new LruMap<string, StoredPage>(MAX_PAGES)
-  private readonly flights = new Map<string, Promise<FilePage>>()
-  // When this process last changed each user's files: guards its own pages even while the
-  // shared cache cannot take a new version. Losing an entry only costs that guard.
+  private readonly flights = new Map<string, { promise: Promise<FilePage>; loadedAt: number }>()
+  // The tick of this process's last change to each user's files: guards its own pages even
+  // while the shared cache cannot take a new version. Losing an entry only costs that guard.
   private readonly changedAt = new LruMap<string, number>(10_000)
+  // Orders changes and loads exactly; a clock could give both the same millisecond.
+  private ticks = 0
 
   constructor(
     private readonly versions: GuardedCache,
@@ -42,39 +45,41 @@ export class FileListCache {
     const version = await this.version(ownerId)
     if (version === undefined) return load()
     const key = `${ownerId}/${version}/${JSON.stringify(query)}`
+    const changed = this.lastChange(ownerId)
     const stored = this.pages.get(key)
-    const now = Date.now()
-    if (stored && stored.expiresAt > now && stored.loadStartedAt > this.lastChange(ownerId)) {
+    if (stored && stored.expiresAt > Date.now() && stored.loadedAt > changed) {
       this.onRead?.(true)
       return stored.page
     }
     this.onRead?.(false)
-    let flight = this.flights.get(key)
-    if (!flight) {
-      flight = this.load(key, load).finally(() => this.flights.delete(key))
-      this.flights.set(key, flight)
-    }
-    return flight
+    const current = this.flights.get(key)
+    if (current && current.loadedAt > changed) return current.promise
+    const loadedAt = ++this.ticks
+    const flight = { promise: this.load(key, loadedAt, load), loadedAt }
+    this.flights.set(key, flight)
+    return flight.promise.finally(() => {
+      if (this.flights.get(key) === flight) this.flights.delete(key)
+    })
   }
 
   /** Call after committing any change to what the user's list shows. Never rejects. */
   async invalidate(ownerId: string): Promise<void> {
-    this.changedAt.set(ownerId, Date.now())
+    this.changedAt.set(ownerId, ++this.ticks)
     await this.versions.set(versionKey(ownerId), randomUUID(), VERSION_TTL_SECONDS)
   }
 
-  private async load(key: string, load: () => Promise<FilePage>) {
-    const loadStartedAt = Date.now()
+  private async load(key: string, loadedAt: number, load: () => Promise<FilePage>) {
+    const startedAt = Date.now()
     const page = await load()
     if (page.items.length <= MAX_ITEMS_PER_PAGE) {
-      const lapse = Math.min(loadStartedAt + this.ttlSeconds * 1000, firstExpiry(page))
-      this.pages.set(key, { page, loadStartedAt, expiresAt: lapse })
+      const expiresAt = Math.min(startedAt + this.ttlSeconds * 1000, firstExpiry(page))
+      this.pages.set(key, { page, loadedAt, expiresAt })
     }
     return page
   }
 
   private lastChange(ownerId: string): number {
-    return this.changedAt.get(ownerId) ?? Number.NEGATIVE_INFINITY
+    return this.changedAt.get(ownerId) ?? 0
   }
 
   private async version(ownerId: string): Promise<string | undefined> {
