@@ -36,6 +36,7 @@ const EnvSchema = Type.Object({
   S3_FORCE_PATH_STYLE: Boolish('false'),
   S3_PART_SIZE_MB: Int(5, 8, 5120),
   S3_QUEUE_SIZE: Int(1, 4, 64),
+  S3_TIMEOUT_SECONDS: Int(1, 60, 3600),
   ALLOWED_ORIGINS: Type.Optional(Type.String()),
   TRUST_PROXY: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F.:/, ]+$' })),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
@@ -68,6 +69,8 @@ export interface S3Config {
   forcePathStyle: boolean
   partSizeBytes: number
   queueSize: number
+  /** How long a connection to the store may stay silent before the request is retried. */
+  idleTimeoutMs: number
 }
 
 export interface Config {
@@ -176,6 +179,7 @@ function storageConfig(e: Env): Config['storage'] {
       forcePathStyle: e.S3_FORCE_PATH_STYLE === 'true',
       partSizeBytes: e.S3_PART_SIZE_MB * 1024 * 1024,
       queueSize: e.S3_QUEUE_SIZE,
+      idleTimeoutMs: e.S3_TIMEOUT_SECONDS * 1000,
     },
   }
 }

@@ -40,9 +40,9 @@ export function createS3Client(config: S3Config): S3Client {
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
     // An idle timeout rather than a total one: a multi-GiB part may rightly take minutes,
-    // but a peer silent for a minute is gone. It also ends a download stream whose reader
-    // has stalled that long.
-    requestHandler: { connectionTimeout: 5_000, socketTimeout: 60_000 },
+    // but a peer silent that long (a minute by default) is gone. It also ends a download
+    // stream whose reader has stalled that long.
+    requestHandler: { connectionTimeout: 5_000, socketTimeout: config.idleTimeoutMs },
   })
 }
 

@@ -6,7 +6,7 @@ import { startFlakyProxy } from '../helpers/flaky-proxy.js'
 import { upload } from '../helpers/multipart.js'
 import { type S3TestServer, startS3Server } from '../helpers/s3-server.js'
 
-describe.each(['error', 'reset'] as const)('S3 failing with %s', (mode) => {
+describe.each(['error', 'reset', 'stall'] as const)('S3 failing with %s', (mode) => {
   let s3: S3TestServer
   let proxy: Awaited<ReturnType<typeof startFlakyProxy>>
   let t: TestApp
@@ -16,7 +16,12 @@ describe.each(['error', 'reset'] as const)('S3 failing with %s', (mode) => {
   beforeAll(async () => {
     s3 = await startS3Server()
     proxy = await startFlakyProxy(s3.endpoint)
-    t = await buildTestApp({ ...s3.env, S3_ENDPOINT: proxy.url })
+    t = await buildTestApp({
+      ...s3.env,
+      S3_ENDPOINT: proxy.url,
+      // With the default of a minute per attempt, a stalled store takes many minutes to fail.
+      S3_TIMEOUT_SECONDS: '1',
+    })
     base = await t.app.listen({ port: 0, host: '127.0.0.1' })
     user = await signUp(t.app)
   })
@@ -43,6 +48,7 @@ describe.each(['error', 'reset'] as const)('S3 failing with %s', (mode) => {
     expect(failed.headers['retry-after']).toBeDefined()
     expect(failed.json().code).toBe('storage_unavailable')
     expect(Date.now() - started).toBeLessThan(20_000)
+    expect(retried(proxy.failedRequests())).toBe(true)
     const list = await fetch(`${base}/files`, { headers: user.auth })
     expect(((await list.json()) as { items: { name: string }[] }).items.map((f) => f.name)).toEqual(
       ['ok.txt'],
@@ -50,6 +56,7 @@ describe.each(['error', 'reset'] as const)('S3 failing with %s', (mode) => {
     expect((await fetch(`${base}/readyz`)).status).toBe(503)
 
     proxy.setMode('pass')
+    expect((await fetch(`${base}/readyz`)).status).toBe(200)
     await t.app.sweeper.sweep()
     const rows = await t.database.db.selectFrom('files').select(['name', 'status']).execute()
     expect(rows).toEqual([{ name: 'ok.txt', status: 'available' }])
@@ -65,8 +72,14 @@ describe.each(['error', 'reset'] as const)('S3 failing with %s', (mode) => {
     proxy.setMode(mode)
     const failed = await fetch(`${base}/files/${id}/content`, { headers: user.auth })
     expect(failed.status).toBe(503)
+    expect(retried(proxy.failedRequests())).toBe(true)
     proxy.setMode('pass')
     const ok = await fetch(`${base}/files/${id}/content`, { headers: user.auth })
     expect(await ok.text()).toBe('dl')
   }, 60_000)
 })
+
+/** Whether the client sent the first request that failed again, rather than giving up at once. */
+function retried(failed: string[]): boolean {
+  return failed.filter((request) => request === failed[0]).length > 1
+}

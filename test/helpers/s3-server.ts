@@ -64,6 +64,7 @@ export async function startS3Server(): Promise<S3TestServer> {
     forcePathStyle: true,
     partSizeBytes: 5 * 1024 * 1024,
     queueSize: 4,
+    idleTimeoutMs: 60_000,
   }
   const client = createS3Client(s3Config)
   return {
