@@ -51,7 +51,9 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
     : new MemoryCache()
   const countRead = (cache: string) => (hit: boolean) =>
     metrics.cacheReads.inc({ cache, result: hit ? 'hit' : 'miss' })
-  const cache = new ReadThroughCache({ cache: sharedCache, logger, onRead: countRead('file') })
+  // The in-process cache cannot stall, so its calls need no timer.
+  const guard = { cache: sharedCache, logger, timeoutMs: deps.redis ? 150 : 0 }
+  const cache = new ReadThroughCache({ ...guard, onRead: countRead('file') })
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds)
   const filesRepository = new FilesRepository(db)
   const sharesRepository = new SharesRepository(db)
@@ -67,11 +69,7 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
   const files = new FilesService({
     files: filesRepository,
     cache: fileCache,
-    lists: new FileListCache(
-      new GuardedCache({ cache: sharedCache, logger }),
-      config.cacheTtlSeconds,
-      countRead('list'),
-    ),
+    lists: new FileListCache(new GuardedCache(guard), config.cacheTtlSeconds, countRead('list')),
     store,
     events,
     signedUrls: new SignedUrls(config.jwtSecret, config.publicBaseUrl, config.signedUrlTtlSeconds),

@@ -4,7 +4,7 @@ import type { Cache } from './cache.js'
 export interface GuardedCacheOptions {
   cache: Cache
   logger: WarnLogger
-  /** How long a cache call may take before it counts as failed. */
+  /** How long a cache call may take before it counts as failed; 0 for no limit. */
   timeoutMs?: number
 }
 
@@ -41,6 +41,7 @@ export class GuardedCache {
   }
 
   private async attempt<R>(operation: string, call: () => Promise<R>): Promise<R | undefined> {
+    if (this.timeoutMs === 0) return call().catch((err) => this.warn(operation, err))
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -51,10 +52,14 @@ export class GuardedCache {
     try {
       return await Promise.race([call(), timeout])
     } catch (err) {
-      this.warnings.warn({ err, operation }, 'cache unavailable; reading from the source')
-      return undefined
+      return this.warn(operation, err)
     } finally {
       clearTimeout(timer)
     }
+  }
+
+  private warn(operation: string, err: unknown): undefined {
+    this.warnings.warn({ err, operation }, 'cache unavailable; reading from the source')
+    return undefined
   }
 }

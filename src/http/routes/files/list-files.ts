@@ -40,7 +40,7 @@ const ListResponse = Type.Object({
 export function listFiles(app: App, files: FilesService) {
   // The service hands out the same page object while its cache holds the page, and its
   // signed URLs stay the same until their expiry moves; the JSON is rendered once for both.
-  const rendered = new WeakMap<FilePage, { urlExpiry: number; json: string }>()
+  const rendered = new WeakMap<FilePage, { urlExpiry: number; json: Buffer }>()
   for (const url of ['/files', '/search']) {
     app.get(
       url,
@@ -64,10 +64,11 @@ export function listFiles(app: App, files: FilesService) {
             items: page.items.map((file) => fileResponse(file, files)),
             next_cursor: page.nextCursor,
           }) as string
-          body = { urlExpiry, json }
+          // Bytes, so the text is not encoded again for every response that sends it.
+          body = { urlExpiry, json: Buffer.from(json) }
           rendered.set(page, body)
         }
-        // A string with a JSON content type goes out as it is, not serialized again.
+        // A body of bytes goes out as it is, not serialized again.
         return reply.type('application/json; charset=utf-8').send(body.json as never)
       },
     )
