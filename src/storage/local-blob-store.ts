@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
-import { constants } from 'node:fs'
-import { access, mkdir, open, opendir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises'
+import { constants, createWriteStream } from 'node:fs'
+import { access, mkdir, open, opendir, rename, rm, stat, unlink } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -110,11 +110,10 @@ async function writeDurably(
 ): Promise<void> {
   const file = await open(path, 'wx')
   try {
-    // Not file.createWriteStream(): a stream created from a FileHandle holds it open until
-    // the stream closes, and it must stay open here for sync().
-    await pipeline(body, meter, (source: AsyncIterable<Buffer>) => writeFile(file, source), {
-      signal,
-    })
+    // A write stream gathers the chunks that queue up during a write into one writev; a
+    // stream on the bare descriptor (not file.createWriteStream()) leaves it open for sync().
+    const stream = createWriteStream(path, { fd: file.fd, autoClose: false })
+    await pipeline(body, meter, stream, { signal })
     await file.sync()
   } catch (error) {
     // A failed close must not mask why the write failed.
