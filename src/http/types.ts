@@ -7,6 +7,7 @@ import type {
   RawServerDefault,
 } from 'fastify'
 import type { Sweeper } from '../jobs/sweeper.js'
+import type { AccessClaims } from '../users/access-tokens.js'
 
 export type App = FastifyInstance<
   RawServerDefault,
@@ -25,6 +26,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the authenticate hook; routes that use the hook can rely on it. */
     user: AuthenticatedUser
+    /** The bearer token's verification, started at most once per request (verifiedClaims()). */
+    accessClaims: Promise<AccessClaims> | null
   }
   interface FastifyInstance {
     authenticate: (req: FastifyRequest) => Promise<void>

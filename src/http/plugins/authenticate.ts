@@ -2,26 +2,28 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { NotAuthenticatedError } from '../../errors.js'
 import type { AccessClaims, AccessTokens } from '../../users/access-tokens.js'
 
-// The rate limiter reads the token before the route authenticates: both share one verify.
-const verifications = new WeakMap<FastifyRequest, Promise<AccessClaims>>()
-
-/** The request's bearer token, verified at most once per request; rejects if absent or bad. */
+/**
+ * The request's bearer token, verified at most once per request (the rate limiter reads it
+ * before the route authenticates); rejects if absent or bad. The promise lives on the
+ * request itself, so it goes with the request.
+ */
 export function verifiedClaims(
   req: FastifyRequest,
   accessTokens: AccessTokens,
 ): Promise<AccessClaims> {
-  let claims = verifications.get(req)
-  if (!claims) {
+  if (!req.accessClaims) {
     const token = bearerToken(req)
-    claims = token ? accessTokens.verify(token) : Promise.reject(new NotAuthenticatedError())
-    verifications.set(req, claims)
+    req.accessClaims = token
+      ? accessTokens.verify(token)
+      : Promise.reject(new NotAuthenticatedError())
   }
-  return claims
+  return req.accessClaims
 }
 
 /** Adds `app.authenticate`, the onRequest hook that every owner-only route uses. */
 export function registerAuthenticate(app: FastifyInstance, accessTokens: AccessTokens) {
   app.decorateRequest('user', null as never)
+  app.decorateRequest('accessClaims', null)
   app.decorate('authenticate', async (req: FastifyRequest) => {
     const claims = await verifiedClaims(req, accessTokens)
     req.user = { id: claims.userId, sessionId: claims.sessionId }
