@@ -824,15 +824,4 @@ async function main() {
   }
 }
 
-process.once('SIGINT', () => {
-  void cleanups.run().finally(() => process.exit(130))
-})
-
-try {
-  await main()
-} catch (error) {
-  process.stderr.write(`bench failed: ${(error as Error)?.stack ?? String(error)}\n`)
-  process.exitCode = 1
-} finally {
-  await cleanups.run()
-}
+await cleanups.runMain('bench', main)

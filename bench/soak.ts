@@ -80,6 +80,7 @@ function fail(op: string, what: string, detail = '') {
 
 /** Client connections, replaced (all sockets closed) around each resource measurement. */
 let agent = new Agent({ keepAlive: true, maxSockets: 2 * USERS })
+cleanups.push(async () => agent.destroy())
 
 /**
  * One request, timed under `op`. Returns the reply when its status is one of `expected`;
@@ -640,16 +641,4 @@ async function main() {
   if (errorCount > 0) process.exitCode = 1
 }
 
-process.once('SIGINT', () => {
-  void cleanups.run().finally(() => process.exit(130))
-})
-
-try {
-  await main()
-} catch (error) {
-  process.stderr.write(`soak failed: ${(error as Error)?.stack ?? String(error)}\n`)
-  process.exitCode = 1
-} finally {
-  agent.destroy()
-  await cleanups.run()
-}
+await cleanups.runMain('soak', main)

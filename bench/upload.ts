@@ -280,15 +280,4 @@ async function main() {
   printReport(bytes, results)
 }
 
-process.once('SIGINT', () => {
-  void cleanups.run().finally(() => process.exit(130))
-})
-
-try {
-  await main()
-} catch (error) {
-  process.stderr.write(`bench failed: ${(error as Error)?.stack ?? String(error)}\n`)
-  process.exitCode = 1
-} finally {
-  await cleanups.run()
-}
+await cleanups.runMain('bench', main)

@@ -52,8 +52,8 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
   const countRead = (cache: string) => (hit: boolean) =>
     metrics.cacheReads.inc({ cache, result: hit ? 'hit' : 'miss' })
   // The in-process cache cannot stall, so its calls need no timer.
-  const guard = { cache: sharedCache, logger, timeoutMs: deps.redis ? 150 : 0 }
-  const cache = new ReadThroughCache({ ...guard, onRead: countRead('file') })
+  const guarded = new GuardedCache({ cache: sharedCache, logger, timeoutMs: deps.redis ? 150 : 0 })
+  const cache = new ReadThroughCache({ cache: guarded, onRead: countRead('file') })
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds)
   const filesRepository = new FilesRepository(db)
   const sharesRepository = new SharesRepository(db)
@@ -69,7 +69,7 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
   const files = new FilesService({
     files: filesRepository,
     cache: fileCache,
-    lists: new FileListCache(new GuardedCache(guard), config.cacheTtlSeconds, countRead('list')),
+    lists: new FileListCache(guarded, config.cacheTtlSeconds, countRead('list')),
     store,
     events,
     signedUrls: new SignedUrls(config.jwtSecret, config.publicBaseUrl, config.signedUrlTtlSeconds),

@@ -33,6 +33,24 @@ export class Cleanups {
       })
     }
   }
+
+  /**
+   * Runs a bench's `main`, then these cleanups, also on Ctrl-C (exit 130); a failure is
+   * printed as "`name` failed" and makes the exit code 1.
+   */
+  async runMain(name: string, main: () => Promise<void>) {
+    process.once('SIGINT', () => {
+      void this.run().finally(() => process.exit(130))
+    })
+    try {
+      await main()
+    } catch (error) {
+      process.stderr.write(`${name} failed: ${(error as Error)?.stack ?? String(error)}\n`)
+      process.exitCode = 1
+    } finally {
+      await this.run()
+    }
+  }
 }
 
 /** SIGTERM, then SIGKILL if the child has not exited within STOP_TIMEOUT_MS. */

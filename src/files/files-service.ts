@@ -128,14 +128,14 @@ export class FilesService {
     const expires_at = resolveExpiry(changes)
     const file = await this.deps.files.update(ownerId, id, { name, expires_at })
     if (!file) throw new FileNotFoundError()
-    await Promise.all([this.deps.cache.invalidate(id), this.deps.lists.invalidate(ownerId)])
+    await this.forgetCached(ownerId, id)
     return file
   }
 
   /** Hides the file at once, then removes its blob and row; the sweeper retries what fails. */
   async remove(ownerId: string, id: string): Promise<void> {
     if (!(await this.deps.files.markDeleted(ownerId, id))) throw new FileNotFoundError()
-    await Promise.all([this.deps.cache.invalidate(id), this.deps.lists.invalidate(ownerId)])
+    await this.forgetCached(ownerId, id)
     await this.deps.events.publish(newEvent('file.deleted', ownerId, { id }))
     const { failed } = await this.deps.files.purgeDeleted({ ids: [id], limit: 1 }, (key) =>
       this.deps.store.delete(key),
@@ -163,6 +163,11 @@ export class FilesService {
   /** Until this changes, contentUrl() gives each file the same URL. */
   contentUrlExpiry(): number {
     return this.deps.signedUrls.currentExpiry()
+  }
+
+  /** After a change to a file is committed: its metadata and its owner's list pages. */
+  private async forgetCached(ownerId: string, id: string) {
+    await Promise.all([this.deps.cache.invalidate(id), this.deps.lists.invalidate(ownerId)])
   }
 
   private async storeOne(

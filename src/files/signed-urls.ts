@@ -13,7 +13,7 @@ import { InvalidSignatureError, SignedUrlExpiredError } from './files-errors.js'
 export class SignedUrls {
   private readonly key: Buffer
   private readonly step: number
-  private readonly issued = new LruMap<string, string>(10_000)
+  private readonly issued = new LruMap<string, { expires: number; url: string }>(10_000)
 
   constructor(
     secret: string,
@@ -32,12 +32,10 @@ export class SignedUrls {
 
   contentUrl(fileId: string, now = Date.now()): string {
     const expires = this.currentExpiry(now)
-    const memo = `${fileId}\n${expires}`
-    let url = this.issued.get(memo)
-    if (url === undefined) {
-      url = `${this.baseUrl}/files/${fileId}/content?expires=${expires}&signature=${this.sign(fileId, expires)}`
-      this.issued.set(memo, url)
-    }
+    const issued = this.issued.get(fileId)
+    if (issued?.expires === expires) return issued.url
+    const url = `${this.baseUrl}/files/${fileId}/content?expires=${expires}&signature=${this.sign(fileId, expires)}`
+    this.issued.set(fileId, { expires, url })
     return url
   }
 

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { pino } from 'pino'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import type { Cache } from '../../src/infra/cache/cache.js'
+import { GuardedCache } from '../../src/infra/cache/guarded-cache.js'
 import { MemoryCache } from '../../src/infra/cache/memory-cache.js'
 import { ReadThroughCache } from '../../src/infra/cache/read-through-cache.js'
 import { RedisCache } from '../../src/infra/cache/redis-cache.js'
@@ -51,7 +52,7 @@ describe.each([
   beforeAll(async () => {
     ;({ cache, close } = await connect())
     logger = quietLogger()
-    reader = new ReadThroughCache({ cache, logger })
+    reader = new ReadThroughCache({ cache: new GuardedCache({ cache, logger }) })
   })
   afterAll(() => close())
 
@@ -160,7 +161,9 @@ describe('ReadThroughCache over a failing cache', () => {
     { name: 'never answers', cache: hanging },
   ])('returns loaded values and warns when the cache $name', async ({ cache }) => {
     const logger = quietLogger()
-    const reader = new ReadThroughCache({ cache, logger, timeoutMs: 50 })
+    const reader = new ReadThroughCache({
+      cache: new GuardedCache({ cache, logger, timeoutMs: 50 }),
+    })
     const { load } = source({ id: 1 })
 
     expect(await reader.getOrLoad('k', TTL, load)).toEqual({ id: 1 })
@@ -176,7 +179,7 @@ describe('ReadThroughCache over a failing cache', () => {
 
   it('warns once per interval, not once per failure', async () => {
     const logger = quietLogger()
-    const reader = new ReadThroughCache({ cache: rejecting, logger })
+    const reader = new ReadThroughCache({ cache: new GuardedCache({ cache: rejecting, logger }) })
 
     for (let i = 0; i < 10; i++) await reader.getOrLoad(randomUUID(), TTL, async () => i)
 
@@ -189,7 +192,9 @@ describe('ReadThroughCache over a failing cache', () => {
 
     it('answers every read from the source, promptly, without throwing', async () => {
       const logger = quietLogger()
-      const reader = new ReadThroughCache({ cache: new RedisCache(client, 'x:'), logger })
+      const reader = new ReadThroughCache({
+        cache: new GuardedCache({ cache: new RedisCache(client, 'x:'), logger }),
+      })
       const { load } = source('from the database')
 
       for (let i = 0; i < 5; i++) {

@@ -1,6 +1,8 @@
-import { GuardedCache, type GuardedCacheOptions } from './guarded-cache.js'
+import type { GuardedCache } from './guarded-cache.js'
 
-export interface ReadThroughOptions extends GuardedCacheOptions {
+export interface ReadThroughOptions {
+  /** The cache, guarded: its failures and stalls count as misses. */
+  cache: GuardedCache
   /** Told whether each read was answered by the cache (for metrics). */
   onRead?: (hit: boolean) => void
 }
@@ -30,8 +32,8 @@ export class ReadThroughCache {
   private readonly onRead?: (hit: boolean) => void
   private readonly flights = new Map<string, Flight>()
 
-  constructor({ onRead, ...guarded }: ReadThroughOptions) {
-    this.cache = new GuardedCache(guarded)
+  constructor({ cache, onRead }: ReadThroughOptions) {
+    this.cache = cache
     this.onRead = onRead
   }
 
