@@ -14,6 +14,9 @@ import { BlobNotFoundError } from './storage-errors.js'
 // Partial writes live here, never at a key, so a crash mid-upload leaves nothing that list()
 // reports as a blob. Keys cannot start with '.', so no key can collide with it.
 const TMP_DIR = '.tmp'
+// Four times Node's default. Each chunk costs a read, a Buffer and a socket write; at 256 KiB
+// ranged downloads took ~35% less CPU per byte than at 64 KiB (bench/api.ts, part b).
+const READ_CHUNK_BYTES = 256 * 1024
 
 /** Blobs as files under `root`; each key is a relative path. */
 export class LocalBlobStore implements BlobStore {
@@ -57,7 +60,7 @@ export class LocalBlobStore implements BlobStore {
       await file.close()
       throw error
     }
-    return file.createReadStream(range ? { start: range.start, end: range.end } : {})
+    return file.createReadStream({ ...range, highWaterMark: READ_CHUNK_BYTES })
   }
 
   async head(key: string): Promise<BlobInfo | undefined> {
