@@ -7,11 +7,11 @@ import { openDependencies, resolveSecrets } from './runtime.js'
 const SHUTDOWN_GRACE_MS = 10_000
 
 async function main() {
-  // Downloads allocate a fresh Buffer per 64 KiB read. Once a burst of small requests has grown
-  // V8's young generation to its maximum, the default old-generation limit (live heap × ~1.3,
+  // Downloads allocate a fresh Buffer per read. Once a burst of small requests has grown V8's
+  // young generation to its maximum, the default old-generation limit (live heap × ~1.3–1.5,
   // and the live heap here is ~35 MB, mostly loaded code) leaves less headroom than the young
-  // generation holds, and V8 started a new full mark right after each one ended: 6–9 a second
-  // while streaming, and ranged downloads at 0.43–0.6× a bare server instead of 0.8×
+  // generation holds, and V8 started a new full mark right after each one ended: 7–11 a second
+  // while streaming, and ranged downloads at 0.43–0.63× a bare server instead of 0.8×
   // (bench/api.ts, part b after part a). Twice the live heap leaves room; V8 reads this flag
   // each time it sets the limit, so setting it at start is enough.
   setFlagsFromString('--heap-growing-percent=100')

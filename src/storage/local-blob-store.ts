@@ -18,8 +18,9 @@ const TMP_DIR = '.tmp'
 // ranged downloads took ~35% less CPU per byte than at 64 KiB (bench/api.ts, part b).
 const READ_CHUNK_BYTES = 256 * 1024
 // How much of an upload may queue while a write is in flight; the queue goes out as one
-// writev. At Node's 16 KiB a 1 GiB upload took 3.4 s of CPU and ran at 0.72–0.79× a bare
-// server; at 1 MiB, 2.3–2.5 s and 0.91–0.96× (bench/upload.ts). At most this much per upload.
+// writev. At Node's 16 KiB a 1 GiB upload took 3.3–3.9 s of CPU and ran at 0.72–0.79× a bare
+// server; at 1 MiB, 2.3–2.5 s and 0.91–0.96× (bench/upload.ts). Costs about this much memory
+// per upload.
 const WRITE_BUFFER_BYTES = 1024 * 1024
 
 /** Blobs as files under `root`; each key is a relative path. */
