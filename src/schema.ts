@@ -43,6 +43,8 @@ export interface FilesTable {
   updated_at: Generated<Date>
   expires_at: Date | null
   envelope: string | null
+  /** Pending: the uploader's; deleted: the blob remover's (migrations/0009). Null otherwise. */
+  lease_until: Date | null
 }
 
 export interface SharesTable {

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis'
 import type { Config } from './config.js'
 import type { EventBus } from './events/event-bus.js'
 import { newEvent } from './events/event-bus.js'
+import { BlobPurger } from './files/blob-purger.js'
 import { FileCache } from './files/file-cache.js'
 import { FileListCache } from './files/file-list-cache.js'
 import { FilesRepository } from './files/files-repository.js'
@@ -39,6 +40,12 @@ export interface AppDeps {
 }
 
 const FIFTEEN_MINUTES = 15 * 60
+// A claim on deleted rows must outlast a batch of deletes; one delete may take this long
+// before the store counts as hung; a DELETE request waits this long before leaving the blob
+// to the background and the sweeper.
+const PURGE_LEASE_MS = 10 * 60_000
+const BLOB_DELETE_TIMEOUT_MS = 30_000
+const PURGE_WAIT_MS = 2_000
 
 /** Wires every service from the config and the open connections. */
 export function buildServices(config: Config & { jwtSecret: string }, deps: AppDeps) {
@@ -58,6 +65,10 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
   const filesRepository = new FilesRepository(db)
   const sharesRepository = new SharesRepository(db)
   const fileCache = new FileCache(cache, filesRepository, config.cacheTtlSeconds)
+  const purger = new BlobPurger(filesRepository, store, {
+    leaseMs: PURGE_LEASE_MS,
+    deleteTimeoutMs: BLOB_DELETE_TIMEOUT_MS,
+  })
 
   const users = new UsersService({
     users: new UsersRepository(db),
@@ -68,6 +79,9 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
   })
   const files = new FilesService({
     files: filesRepository,
+    purger,
+    uploadLeaseMs: config.uploadGraceSeconds * 1000,
+    purgeWaitMs: PURGE_WAIT_MS,
     cache: fileCache,
     lists: new FileListCache(guarded, config.cacheTtlSeconds, countRead('list')),
     store,
@@ -85,7 +99,7 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
   })
   const sweeper = new Sweeper({
     sweeps: new SweepRepository(db),
-    files: filesRepository,
+    purger,
     shares: sharesRepository,
     store,
     logger,

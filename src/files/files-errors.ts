@@ -74,3 +74,12 @@ export class InvalidFilterError extends AppError {
     super('invalid_filter', 400, message)
   }
 }
+
+/** The server gave up on the upload while it streamed (its lease lapsed); nothing was kept. */
+export class UploadInterruptedError extends AppError {
+  constructor() {
+    super('upload_interrupted', 503, 'The upload was interrupted on the server; send it again', {
+      'retry-after': '1',
+    })
+  }
+}

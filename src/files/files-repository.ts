@@ -8,7 +8,25 @@ import {
   type TypeFilter,
 } from './file-search.js'
 
-export type FileRecord = Selectable<FilesTable>
+/** A file as readers see it; the lease is the workers' business only. */
+export type FileRecord = Omit<Selectable<FilesTable>, 'lease_until'>
+
+const FILE_COLUMNS = [
+  'id',
+  'owner_id',
+  'name',
+  'size',
+  'content_type',
+  'claimed_content_type',
+  'sha256',
+  'storage_key',
+  'driver',
+  'status',
+  'created_at',
+  'updated_at',
+  'expires_at',
+  'envelope',
+] as const satisfies readonly (keyof FileRecord)[]
 
 export interface NewFile {
   id: string
@@ -18,6 +36,8 @@ export interface NewFile {
   driver: string
   claimedContentType: string | null
   expiresAt: Date | null
+  /** Until when the uploader holds the row; renewed while its bytes stream. */
+  leaseUntil: Date
 }
 
 export interface StoredContent {
@@ -25,6 +45,12 @@ export interface StoredContent {
   sha256: string
   contentType: string
   envelope: string | null
+}
+
+/** A deleted row claimed for blob removal. */
+export interface ClaimedBlob {
+  id: string
+  storage_key: string
 }
 
 export interface Page {
@@ -71,36 +97,77 @@ export class FilesRepository {
         created_at: now,
         updated_at: now,
         expires_at: file.expiresAt,
+        lease_until: file.leaseUntil,
       })
       .execute()
   }
 
-  /** Flips a pending row to available once its bytes are durable. */
-  markAvailable(id: string, content: StoredContent): Promise<FileRecord | undefined> {
-    return this.db
+  /** Extends the uploader's hold on rows still pending; returns how many it still holds. */
+  async renewLeases(ids: string[], until: Date): Promise<number> {
+    if (ids.length === 0) return 0
+    const result = await this.db
       .updateTable('files')
-      .set({
-        status: 'available',
-        size: content.size,
-        sha256: content.sha256,
-        content_type: content.contentType,
-        envelope: content.envelope,
-        updated_at: new Date(),
-      })
-      .where('id', '=', id)
+      .set({ lease_until: until })
+      .where('id', 'in', ids)
       .where('status', '=', 'pending')
-      .returningAll()
       .executeTakeFirst()
+    return Number(result.numUpdatedRows)
+  }
+
+  /**
+   * Makes every file of one upload visible at once, or none: each row must still be pending
+   * (not reaped by the sweeper meanwhile). Returns undefined, having changed nothing, if
+   * one was not.
+   */
+  commitUploads(
+    uploads: { id: string; content: StoredContent }[],
+  ): Promise<FileRecord[] | undefined> {
+    return this.db
+      .transaction()
+      .execute(async (trx) => {
+        const now = new Date()
+        const files: FileRecord[] = []
+        for (const { id, content } of uploads) {
+          const file = await trx
+            .updateTable('files')
+            .set({
+              status: 'available',
+              size: content.size,
+              sha256: content.sha256,
+              content_type: content.contentType,
+              envelope: content.envelope,
+              updated_at: now,
+              lease_until: null,
+            })
+            .where('id', '=', id)
+            .where('status', '=', 'pending')
+            .returning(FILE_COLUMNS)
+            .executeTakeFirst()
+          if (!file) throw new LostPendingRow()
+          files.push(file)
+        }
+        return files
+      })
+      .catch((err: unknown) => {
+        if (err instanceof LostPendingRow) return undefined
+        throw err
+      })
+  }
+
+  /** The rows as they are now, whatever their status (to learn what a lost reply did). */
+  findByIds(ids: string[]): Promise<FileRecord[]> {
+    if (ids.length === 0) return Promise.resolve([])
+    return this.db.selectFrom('files').select(FILE_COLUMNS).where('id', 'in', ids).execute()
   }
 
   findVisibleById(id: string): Promise<FileRecord | undefined> {
-    return this.visible().where('id', '=', id).selectAll().executeTakeFirst()
+    return this.visible().where('id', '=', id).select(FILE_COLUMNS).executeTakeFirst()
   }
 
   /** One page of a user's visible files matching every given filter, in keyset order. */
   search(ownerId: string, filters: FileFilters, page: Page): Promise<FileRecord[]> {
     const { q, type, uploadedAfter, uploadedBefore, minSize, maxSize } = filters
-    let query = this.visible().where('owner_id', '=', ownerId).selectAll()
+    let query = this.visible().where('owner_id', '=', ownerId).select(FILE_COLUMNS)
     if (q) query = query.where('name', 'ilike', `%${likeLiteral(q)}%`)
     if (type) query = query.where((eb) => typeCondition(eb, type))
     if (uploadedAfter) query = query.where('created_at', '>=', uploadedAfter)
@@ -129,7 +196,7 @@ export class FilesRepository {
       .where('owner_id', '=', ownerId)
       .where('id', '=', id)
       .where(isVisible)
-      .returningAll()
+      .returning(FILE_COLUMNS)
       .executeTakeFirst()
   }
 
@@ -146,51 +213,67 @@ export class FilesRepository {
   }
 
   /**
-   * Removes rows already marked deleted: their blobs first, then the rows whose blobs are
-   * gone. The rows stay locked (SKIP LOCKED) meanwhile, so two workers — or a worker and
-   * the request that deleted the file — never remove the same file twice. Rows whose blob
-   * removal failed stay marked for the next sweep.
+   * Gives up on pending rows of a failed upload: they become deleted, unleased, so their
+   * blobs may be removed. Only rows still pending are taken, so bytes a committed row
+   * refers to are never given up, whatever a lost reply left. Returns the ids taken.
    */
-  purgeDeleted(
-    scope: { ids?: string[]; limit: number },
-    removeBlob: (key: string) => Promise<void>,
-  ): Promise<{ purged: string[]; failed: number }> {
-    return this.db.transaction().execute(async (trx) => {
-      let claim = trx
-        .selectFrom('files')
-        .select(['id', 'storage_key'])
-        .where('status', '=', 'deleted')
-        .orderBy('updated_at')
-        .limit(scope.limit)
-        .forUpdate()
-        .skipLocked()
-      if (scope.ids) claim = claim.where('id', 'in', scope.ids)
-      const rows = await claim.execute()
-      const purged: string[] = []
-      for (const row of rows) {
-        try {
-          await removeBlob(row.storage_key)
-          purged.push(row.id)
-        } catch {
-          // Left marked: retried on the next sweep.
-        }
-      }
-      if (purged.length > 0) await trx.deleteFrom('files').where('id', 'in', purged).execute()
-      return { purged, failed: rows.length - purged.length }
-    })
+  async abandonPending(ids: string[]): Promise<string[]> {
+    if (ids.length === 0) return []
+    const rows = await this.db
+      .updateTable('files')
+      .set({ status: 'deleted', lease_until: null, updated_at: new Date() })
+      .where('id', 'in', ids)
+      .where('status', '=', 'pending')
+      .returning('id')
+      .execute()
+    return rows.map((row) => row.id)
   }
 
-  /** Removes the row of an upload that failed before it became visible. */
-  async removePending(id: string): Promise<void> {
-    await this.db.deleteFrom('files').where('id', '=', id).where('status', '=', 'pending').execute()
+  /**
+   * Leases up to `limit` deleted rows whose blobs nobody is removing (no lease, or a lapsed
+   * one), and commits: the blob removal then runs with no transaction open, and no other
+   * worker takes these rows until `until`.
+   */
+  claimDeleted(scope: { ids?: string[]; limit: number }, until: Date): Promise<ClaimedBlob[]> {
+    const now = new Date()
+    return this.db
+      .updateTable('files')
+      .set({ lease_until: until })
+      .where('id', 'in', (eb) => {
+        let claim = eb
+          .selectFrom('files')
+          .select('id')
+          .where('status', '=', 'deleted')
+          .where((w) => w.or([w('lease_until', 'is', null), w('lease_until', '<', now)]))
+          .orderBy('updated_at')
+          .limit(scope.limit)
+          .forUpdate()
+          .skipLocked()
+        if (scope.ids) claim = claim.where('id', 'in', scope.ids)
+        return claim
+      })
+      .returning(['id', 'storage_key'])
+      .execute()
   }
 
-  async markPendingDeleted(id: string): Promise<void> {
+  /** Deletes deleted rows whose blobs are gone. */
+  async removeDeleted(ids: string[]): Promise<void> {
+    if (ids.length === 0) return
+    await this.db
+      .deleteFrom('files')
+      .where('id', 'in', ids)
+      .where('status', '=', 'deleted')
+      .execute()
+  }
+
+  /** Lets another worker retry these rows now, rather than when the lease lapses. */
+  async releaseClaims(ids: string[]): Promise<void> {
+    if (ids.length === 0) return
     await this.db
       .updateTable('files')
-      .set({ status: 'deleted', updated_at: new Date() })
-      .where('id', '=', id)
-      .where('status', '=', 'pending')
+      .set({ lease_until: null })
+      .where('id', 'in', ids)
+      .where('status', '=', 'deleted')
       .execute()
   }
 
@@ -220,3 +303,6 @@ export class FilesRepository {
     return this.db.selectFrom('files').where(isVisible)
   }
 }
+
+/** Rolls back commitUploads when one of its rows is no longer pending. */
+class LostPendingRow extends Error {}

@@ -2,26 +2,45 @@ import { randomUUID } from 'node:crypto'
 import { pipeline, type Readable } from 'node:stream'
 import { AppError } from '../errors.js'
 import { type EventBus, newEvent } from '../events/event-bus.js'
+import { withDeadline } from '../infra/deadline.js'
 import type { Logger } from '../infra/logger.js'
 import { newBlobKey } from '../storage/blob-key.js'
 import type { BlobStore, ByteRange } from '../storage/blob-store.js'
+import type { BlobPurger } from './blob-purger.js'
 import { detectContentType, HeadSniffer } from './content-type.js'
 import { resolveExpiry } from './expiry.js'
 import type { FileCache } from './file-cache.js'
 import type { FileListCache } from './file-list-cache.js'
 import { normalizeFileName } from './file-name.js'
 import type { FileFilters, SortKey, SortOrder } from './file-search.js'
-import { FileNotFoundError, InvalidCursorError, InvalidUploadError } from './files-errors.js'
-import type { FileRecord, FilesRepository } from './files-repository.js'
+import {
+  FileNotFoundError,
+  InvalidCursorError,
+  InvalidUploadError,
+  UploadInterruptedError,
+} from './files-errors.js'
+import type { FileRecord, FilesRepository, StoredContent } from './files-repository.js'
 import type { SignedUrls } from './signed-urls.js'
+import { UploadLease } from './upload-lease.js'
 
 /** One part of an upload request, as the HTTP layer hands it over, in request order. */
 export type UploadPart =
   | { kind: 'field'; name: string; value: string }
   | { kind: 'file'; fieldName: string; fileName: string; claimedType: string; stream: Readable }
 
+/** A part whose bytes are stored, under a row not yet visible. */
+interface StagedFile {
+  id: string
+  content: StoredContent
+}
+
 export interface FilesServiceDeps {
   files: FilesRepository
+  purger: BlobPurger
+  /** How long an upload holds its rows without renewing (UPLOAD_GRACE_SECONDS). */
+  uploadLeaseMs: number
+  /** How long a request waits for blob removal before leaving it to the background. */
+  purgeWaitMs: number
   cache: FileCache
   lists: FileListCache
   store: BlobStore
@@ -47,19 +66,23 @@ export class FilesService {
   constructor(private readonly deps: FilesServiceDeps) {}
 
   /**
-   * Stores every file part, streaming each to the blob store. All or nothing: if any part
-   * fails, the files this request already stored are removed again. `expires_in` /
-   * `expires_at` fields apply to the file parts that follow them.
+   * Stores every file part, streaming each to the blob store, then makes them all visible in
+   * one commit: all or nothing. Until then each file is a pending row the uploader holds by
+   * a lease, so a failure removes them and a crash leaves rows the sweeper reaps once the
+   * lease lapses. Caches and events learn of the files only after the commit.
+   * `expires_in` / `expires_at` fields apply to the file parts that follow them.
    */
   async upload(
     ownerId: string,
     parts: AsyncIterable<UploadPart>,
     defaultExpiry: Date | null,
   ): Promise<FileRecord[]> {
-    const stored: FileRecord[] = []
-    let expiresAt = defaultExpiry
+    const lease = new UploadLease(this.deps.files, this.deps.uploadLeaseMs, this.deps.logger)
     let current: string | undefined
+    let files: FileRecord[]
     try {
+      const staged: StagedFile[] = []
+      let expiresAt = defaultExpiry
       for await (const part of parts) {
         if (part.kind === 'field') {
           expiresAt = this.fieldExpiry(part) ?? expiresAt
@@ -72,26 +95,27 @@ export class FilesService {
           )
         }
         current = part.fileName
-        stored.push(await this.storeOne(ownerId, part, expiresAt))
-        // Before the event: a client that lists on upload.completed must see the file.
-        await this.deps.lists.invalidate(ownerId)
-        await this.deps.events.publish(
-          newEvent('upload.completed', ownerId, fileEvent(stored.at(-1)!)),
-        )
+        staged.push(await this.stage(ownerId, part, expiresAt, lease))
       }
+      if (staged.length === 0)
+        throw new InvalidUploadError('The upload contains no part named "file"')
+      files = await this.commit(staged)
     } catch (err) {
-      await Promise.all(
-        stored.map((file) => this.remove(file.owner_id, file.id).catch(() => undefined)),
-      )
+      await this.discard(lease.ids)
       const reason = err instanceof AppError ? err.code : 'internal_error'
       await this.deps.events.publish(
         newEvent('upload.failed', ownerId, { name: current ?? null, reason }),
       )
       throw err
+    } finally {
+      lease.release()
     }
-    if (stored.length === 0)
-      throw new InvalidUploadError('The upload contains no part named "file"')
-    return stored
+    // Before the events: a client that lists on upload.completed must see the files.
+    await this.deps.lists.invalidate(ownerId)
+    for (const file of files) {
+      await this.deps.events.publish(newEvent('upload.completed', ownerId, fileEvent(file)))
+    }
+    return files
   }
 
   async get(ownerId: string, id: string): Promise<FileRecord> {
@@ -137,11 +161,7 @@ export class FilesService {
     if (!(await this.deps.files.markDeleted(ownerId, id))) throw new FileNotFoundError()
     await this.forgetCached(ownerId, id)
     await this.deps.events.publish(newEvent('file.deleted', ownerId, { id }))
-    const { failed } = await this.deps.files.purgeDeleted({ ids: [id], limit: 1 }, (key) =>
-      this.deps.store.delete(key),
-    )
-    if (failed > 0)
-      this.deps.logger.warn({ fileId: id }, 'blob removal failed; the sweeper will retry')
+    await this.purgeNow([id])
   }
 
   /** The file behind a signed download link, which needs no account. */
@@ -170,11 +190,13 @@ export class FilesService {
     await Promise.all([this.deps.cache.invalidate(id), this.deps.lists.invalidate(ownerId)])
   }
 
-  private async storeOne(
+  /** Streams one part to the store under a pending row, which exists before any byte does. */
+  private async stage(
     ownerId: string,
     part: Extract<UploadPart, { kind: 'file' }>,
     expiresAt: Date | null,
-  ): Promise<FileRecord> {
+    lease: UploadLease,
+  ): Promise<StagedFile> {
     const { files, store } = this.deps
     let name: string
     try {
@@ -185,53 +207,84 @@ export class FilesService {
     }
     const id = randomUUID()
     const key = newBlobKey()
-    // The row exists (invisible, pending) before any byte is stored, so a crash at any
-    // point leaves something the sweeper can find and clean up.
-    await files.insertPending({
-      id,
-      ownerId,
-      name,
-      storageKey: key,
-      driver: store.driver,
-      claimedContentType: part.claimedType || null,
-      expiresAt,
-    })
+    try {
+      await files.insertPending({
+        id,
+        ownerId,
+        name,
+        storageKey: key,
+        driver: store.driver,
+        claimedContentType: part.claimedType || null,
+        expiresAt,
+        leaseUntil: lease.until(),
+      })
+    } catch (err) {
+      part.stream.resume()
+      throw err
+    }
+    lease.hold(id)
     const sniffer = new HeadSniffer()
     // pipeline, not pipe: the part may already have failed, and only pipeline reports that.
     pipeline(part.stream, sniffer, () => {})
     try {
       const { size, sha256, envelope } = await store.put(key, sniffer)
       const contentType = await detectContentType(sniffer.head(), name)
-      const file = await files.markAvailable(id, {
-        size,
-        sha256,
-        contentType,
-        envelope: envelope ?? null,
-      })
-      if (!file) throw new Error(`pending file ${id} vanished during upload`)
-      return file
+      return { id, content: { size, sha256, contentType, envelope: envelope ?? null } }
     } catch (err) {
       part.stream.resume()
-      await this.discardPending(id, key)
       throw err
     }
   }
 
   /**
-   * Removes what a failed upload left. If the store cannot delete the partial blob now, the
-   * row is marked deleted instead, so the next sweep retries at once rather than after the
-   * abandoned-upload grace period.
+   * Flips the staged rows to available in one transaction. If its reply is lost, the rows
+   * say what happened: all available means it committed, and the upload succeeded.
    */
-  private async discardPending(id: string, key: string) {
+  private async commit(staged: StagedFile[]): Promise<FileRecord[]> {
+    let files: FileRecord[] | undefined
     try {
-      await this.deps.store.delete(key)
-      await this.deps.files.removePending(id)
+      files = await this.deps.files.commitUploads(staged)
+    } catch (err) {
+      const ids = staged.map((file) => file.id)
+      const rows = await this.deps.files.findByIds(ids).catch(() => [])
+      const byId = new Map(rows.map((row) => [row.id, row]))
+      const committed = ids.map((id) => byId.get(id))
+      if (committed.every((row) => row?.status === 'available')) return committed as FileRecord[]
+      throw err
+    }
+    // The sweeper took a row whose lease could not be renewed in time.
+    if (!files) throw new UploadInterruptedError()
+    return files
+  }
+
+  /**
+   * Removes what a failed upload left: only rows still pending are given up, so bytes a
+   * committed row refers to survive whatever a lost reply left. What cannot be removed now
+   * is left to the sweeper: a deleted row, or a pending one whose lease will lapse.
+   */
+  private async discard(ids: string[]) {
+    try {
+      await this.purgeNow(await this.deps.files.abandonPending(ids))
     } catch (err) {
       this.deps.logger.warn(
-        { err, fileId: id },
+        { err, fileIds: ids },
         'could not discard a failed upload; the sweeper will',
       )
-      await this.deps.files.markPendingDeleted(id).catch(() => undefined)
+    }
+  }
+
+  /** Removes deleted files' blobs and rows, waiting a bounded time; the sweeper finishes. */
+  private async purgeNow(ids: string[]) {
+    if (ids.length === 0) return
+    try {
+      const { failed } = await withDeadline(
+        this.deps.purger.purge({ ids, limit: ids.length }),
+        this.deps.purgeWaitMs,
+        'blob removal',
+      )
+      if (failed > 0) throw new Error(`${failed} blob deletes failed`)
+    } catch (err) {
+      this.deps.logger.warn({ err, fileIds: ids }, 'blob removal failed; the sweeper will retry')
     }
   }
 

@@ -16,9 +16,9 @@ export class SweepRepository {
     return this.markDeleted(limit, 'available', (eb) => eb('expires_at', '<=', new Date()))
   }
 
-  /** Gives up on uploads still pending after the grace period (the uploader died). */
-  markAbandoned(pendingSince: Date, limit: number): Promise<MarkedFile[]> {
-    return this.markDeleted(limit, 'pending', (eb) => eb('updated_at', '<', pendingSince))
+  /** Gives up on pending uploads whose uploader stopped renewing its lease (it died). */
+  markAbandoned(limit: number): Promise<MarkedFile[]> {
+    return this.markDeleted(limit, 'pending', (eb) => eb('lease_until', '<', new Date()))
   }
 
   /** Which of these storage keys a row still refers to, whatever its status. */
@@ -39,7 +39,7 @@ export class SweepRepository {
   ): Promise<MarkedFile[]> {
     return this.db
       .updateTable('files')
-      .set({ status: 'deleted', updated_at: new Date() })
+      .set({ status: 'deleted', lease_until: null, updated_at: new Date() })
       .where('id', 'in', (eb) =>
         eb
           .selectFrom('files')

@@ -1,4 +1,4 @@
-import type { FilesRepository } from '../files/files-repository.js'
+import type { BlobPurger } from '../files/blob-purger.js'
 import type { Logger } from '../infra/logger.js'
 import type { SharesRepository } from '../shares/shares-repository.js'
 import type { BlobStore } from '../storage/blob-store.js'
@@ -16,7 +16,7 @@ export interface SweepCounts {
 
 export interface SweeperDeps {
   sweeps: SweepRepository
-  files: FilesRepository
+  purger: BlobPurger
   shares: SharesRepository
   store: BlobStore
   logger: Logger
@@ -42,8 +42,8 @@ const zero = (): SweepCounts => ({
 /**
  * The background worker every instance runs. Each step is idempotent and claims its rows
  * with SKIP LOCKED, so a crash anywhere converges on the next sweep and several instances
- * sweeping at once never delete a file twice. Order per file: hide it (commit), delete its
- * blob, delete its row.
+ * sweeping at once never delete a file twice. Order per file: hide it (commit), claim it
+ * with a lease (commit), delete its blob with no transaction open, delete its row.
  */
 export class Sweeper {
   readonly totals = zero()
@@ -81,7 +81,7 @@ export class Sweeper {
   }
 
   private async run(orphans: boolean): Promise<SweepCounts> {
-    const { sweeps, files, shares, store, batchSize, logger } = this.deps
+    const { sweeps, purger, shares, store, batchSize, logger } = this.deps
     const started = Date.now()
     const deadline = started + this.deps.maxSweepSeconds * 1000
     const graceCutoff = new Date(started - this.deps.uploadGraceSeconds * 1000)
@@ -99,14 +99,12 @@ export class Sweeper {
       return expired.length
     })
     await drain(async () => {
-      const abandoned = await sweeps.markAbandoned(graceCutoff, batchSize)
+      const abandoned = await sweeps.markAbandoned(batchSize)
       counts.abandonedUploads += abandoned.length
       return abandoned.length
     })
     await drain(async () => {
-      const { purged, failed } = await files.purgeDeleted({ limit: batchSize }, (key) =>
-        store.delete(key),
-      )
+      const { purged, failed } = await purger.purge({ limit: batchSize })
       counts.purgedFiles += purged.length
       counts.failedBlobDeletes += failed
       // Failed rows stay claimable; stop this step rather than spin on them until the deadline.

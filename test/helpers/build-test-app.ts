@@ -23,13 +23,22 @@ export interface TestApp {
   close(): Promise<void>
 }
 
+/** Decorators for the app's connections, to inject faults (a hung store, a lost reply). */
+export interface TestAppWrappers {
+  store?: (store: BlobStore) => BlobStore
+  database?: (database: Database<DB>) => Database<DB>
+}
+
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789'
 
 /**
  * An app on its own fresh PostgreSQL database and data directory. `env` overrides the
  * environment the config is parsed from. close() tears down everything it made.
  */
-export async function buildTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function buildTestApp(
+  env: Record<string, string> = {},
+  wrap: TestAppWrappers = {},
+): Promise<TestApp> {
   const dataDir = await mkdtemp(join(tmpdir(), 'satchel-test-'))
   const testDb = env.DATABASE_URL ? undefined : await createTestDatabase()
   const config = parseConfig({
@@ -46,6 +55,8 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Te
   const logger = createLogger(config.logLevel)
   let queries = 0
   const deps = await openDependencies(config, logger, { onQuery: () => queries++ })
+  if (wrap.store) deps.store = wrap.store(deps.store)
+  if (wrap.database) deps.database = wrap.database(deps.database)
   const app = await buildApp(config, deps)
   await app.ready()
   return {

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { BlobPurger } from '../../src/files/blob-purger.js'
 import { FilesRepository } from '../../src/files/files-repository.js'
 import { createLogger } from '../../src/infra/logger.js'
 import { SweepRepository } from '../../src/jobs/sweep-repository.js'
@@ -35,7 +36,10 @@ describe.each(['local', 's3'] as const)('the sweeper on the %s driver', (driver)
   const sweeperWith = (store: BlobStore) =>
     new Sweeper({
       sweeps: new SweepRepository(db()),
-      files: new FilesRepository(db()),
+      purger: new BlobPurger(new FilesRepository(db()), store, {
+        leaseMs: 60_000,
+        deleteTimeoutMs: 5_000,
+      }),
       shares: new SharesRepository(db()),
       store,
       logger: createLogger('silent'),
@@ -103,6 +107,7 @@ describe.each(['local', 's3'] as const)('the sweeper on the %s driver', (driver)
         status: 'pending',
         created_at: longAgo,
         updated_at: longAgo,
+        lease_until: longAgo,
       })
       .execute()
     const orphanKey = newBlobKey()
