@@ -56,6 +56,9 @@ export interface SharesTable {
   expires_at: Date | null
   max_downloads: number | null
   downloads: Generated<number>
+  /** The download budget's ledger (migrations/0008). */
+  bytes_reserved: Generated<number>
+  bytes_served: Generated<number>
   password_hash: string | null
   created_at: Generated<Date>
   updated_at: Generated<Date>

@@ -1,21 +1,30 @@
-import type { Readable } from 'node:stream'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { ServerResponse } from 'node:http'
+import { pipeline, type Readable, Transform } from 'node:stream'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import { parseRange } from '../files/byte-ranges.js'
 import { RangeNotSatisfiableError } from '../files/files-errors.js'
 import type { FileRecord } from '../files/files-repository.js'
 import type { ByteRange } from '../storage/blob-store.js'
 
 /**
+ * Charges a body to a budget. Runs once a body of `length` bytes is about to be sent (never
+ * for HEAD, 304 or 416) and refuses by throwing; the function it returns runs once, when the
+ * response has ended, with the body bytes handed to the socket and whether that was all.
+ */
+export type ReserveBody = (
+  length: number,
+) => Promise<(sent: number, complete: boolean) => Promise<void>>
+
+/**
  * Streams a file's bytes with everything a download needs: conditional requests, a single
  * byte range, and headers that keep an uploaded page from ever running as our origin.
- * `beforeBody` runs only when bytes are about to be sent (not for HEAD or 304).
  */
 export async function sendFile(
   req: FastifyRequest,
   reply: FastifyReply,
   file: FileRecord,
   open: (range?: ByteRange) => Promise<Readable>,
-  beforeBody?: (range?: ByteRange) => Promise<void>,
+  reserve?: ReserveBody,
 ) {
   const etag = `"${file.sha256}"`
   reply.headers({
@@ -42,8 +51,64 @@ export async function sendFile(
     reply.header('content-length', file.size)
   }
   if (req.method === 'HEAD') return reply.send()
-  await beforeBody?.(range)
-  return reply.send(await open(range))
+  if (!reserve) return reply.send(await open(range))
+
+  const settle = await reserve(range ? range.end - range.start + 1 : file.size)
+  let body: Readable
+  try {
+    body = await open(range)
+  } catch (err) {
+    await settle(0, false).catch((e) => logUnsettled(req.log, e))
+    throw err
+  }
+  return reply.send(metered(body, reply.raw, settle, req.log))
+}
+
+/**
+ * `body`, counting the bytes handed on to the response. Settles when the response closes,
+ * however it ends: complete only if the body ended and the response flushed all of it to
+ * the socket. A body that fails before its first byte (an error response) settles with 0.
+ */
+function metered(
+  body: Readable,
+  res: ServerResponse,
+  settle: (sent: number, complete: boolean) => Promise<void>,
+  log: FastifyBaseLogger,
+): Readable {
+  let sent = 0
+  let ended = false
+  let finished = false
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      sent += chunk.length
+      done(null, chunk)
+    },
+    flush(done) {
+      ended = true
+      done()
+    },
+  })
+  // The body's errors reach the meter, which Fastify watches; a response torn down early
+  // destroys the meter, and with it the body (releasing a file handle or an S3 socket).
+  pipeline(body, meter, () => undefined)
+  const end = () => settle(sent, ended && finished).catch((err) => logUnsettled(log, err))
+  if (res.destroyed) {
+    // The client left while the budget was reserved or the store opened: its 'close' has
+    // passed, and no byte will be sent.
+    meter.destroy()
+    end()
+    return meter
+  }
+  res.once('finish', () => {
+    finished = true
+  })
+  res.once('close', end)
+  return meter
+}
+
+// The reservation then stays spent: a lost settle can only cost budget, never add to it.
+function logUnsettled(log: FastifyBaseLogger, err: unknown) {
+  log.warn({ err }, 'download budget not settled')
 }
 
 function etagMatches(header: string | undefined, etag: string): boolean {

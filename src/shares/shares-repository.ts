@@ -100,20 +100,60 @@ export class SharesRepository {
   }
 
   /**
-   * Counts one download if the link still allows it. A single conditional UPDATE, so
-   * concurrent downloads of a limited link can never exceed the limit.
+   * Reserves `cost` bytes of the link's budget (max_downloads copies of the file's stored
+   * size, an empty file counting as one byte) if they are left and the link has not expired.
+   * A single conditional UPDATE, so concurrent responses can never reserve past the budget.
    */
-  async countDownload(id: string): Promise<boolean> {
+  async reserveBytes(id: string, cost: number): Promise<boolean> {
     const result = await this.db
       .updateTable('shares')
-      .set({ downloads: sql`downloads + 1` })
-      .where('id', '=', id)
+      .from('files')
+      .set({ bytes_reserved: sql`shares.bytes_reserved + ${cost}` })
+      .whereRef('files.id', '=', 'shares.file_id')
+      .where('shares.id', '=', id)
       .where((eb) =>
-        eb.or([eb('max_downloads', 'is', null), eb('downloads', '<', eb.ref('max_downloads'))]),
+        eb.or([
+          eb('shares.max_downloads', 'is', null),
+          eb(
+            sql`shares.bytes_reserved + ${cost}`,
+            '<=',
+            sql`shares.max_downloads::bigint * greatest(files.size, 1)`,
+          ),
+        ]),
       )
-      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', new Date())]))
+      .where((eb) =>
+        eb.or([eb('shares.expires_at', 'is', null), eb('shares.expires_at', '>', new Date())]),
+      )
       .executeTakeFirst()
     return result.numUpdatedRows > 0n
+  }
+
+  /**
+   * Ends a reservation of `reserved` bytes of which `served` went out: the rest returns to
+   * the budget and `downloads` becomes the whole copies served. Returns the copies served
+   * before and after, or undefined if the link is gone.
+   */
+  async settleBytes(
+    id: string,
+    reserved: number,
+    served: number,
+  ): Promise<{ before: number; after: number } | undefined> {
+    const copies = (servedBytes: unknown) => sql<number>`${servedBytes} / greatest(files.size, 1)`
+    return this.db
+      .updateTable('shares')
+      .from('files')
+      .set({
+        bytes_reserved: sql`shares.bytes_reserved - ${reserved - served}`,
+        bytes_served: sql`shares.bytes_served + ${served}`,
+        downloads: copies(sql`(shares.bytes_served + ${served})`),
+      })
+      .whereRef('files.id', '=', 'shares.file_id')
+      .where('shares.id', '=', id)
+      .returning([
+        copies(sql`(shares.bytes_served - ${served})`).as('before'),
+        'shares.downloads as after',
+      ])
+      .executeTakeFirst()
   }
 
   /** Removes up to `limit` expired links; returns how many. */

@@ -23,6 +23,12 @@ export interface ShareOptions {
   password?: string | null
 }
 
+/** Called once when a response ends, with the body bytes it handed to the client. */
+export type SettleDownload = (sent: number, complete: boolean) => Promise<void>
+
+/** A link may serve max_downloads copies' worth of bytes; an empty file counts as one byte. */
+const budget = (maxDownloads: number, file: FileRecord) => maxDownloads * Math.max(file.size, 1)
+
 export interface SharesServiceDeps {
   shares: SharesRepository
   files: FileCache
@@ -87,20 +93,42 @@ export class SharesService {
     if (!share || !file) throw new ShareNotFoundError()
     if (share.expires_at && share.expires_at.getTime() <= Date.now())
       throw new ShareGoneError('expired')
-    if (share.max_downloads !== null && share.downloads >= share.max_downloads)
+    if (share.max_downloads !== null && share.bytes_reserved >= budget(share.max_downloads, file))
       throw new ShareGoneError('exhausted')
     if (share.password_hash) await this.checkPassword(share, password, `${share.id}:${client}`)
     return { share, file }
   }
 
-  /** Counts a download atomically; refuses once the limit is reached or the link expires. */
-  async countDownload(share: ShareRecord): Promise<void> {
-    if (!(await this.deps.shares.countDownload(share.id))) {
+  /**
+   * Reserves the `length` bytes of one response against the link's budget before any is
+   * sent (an empty file's response costs one unit). The function returned settles it when
+   * the response ends: what was not handed to the client goes back to the budget, so a
+   * failed or cut download costs only what it sent, and every whole copy the link has now
+   * served is announced.
+   */
+  async reserveDownload(share: ShareRecord, length: number): Promise<SettleDownload> {
+    const cost = Math.max(length, 1)
+    if (!(await this.deps.shares.reserveBytes(share.id, cost))) {
       const expired = share.expires_at !== null && share.expires_at.getTime() <= Date.now()
       throw new ShareGoneError(expired ? 'expired' : 'exhausted')
     }
-    const data = { share_id: share.id, file_id: share.file_id }
-    await this.deps.events.publish(newEvent('share.downloaded', share.owner_id, data))
+    return async (sent, complete) => {
+      const copies = await this.deps.shares.settleBytes(
+        share.id,
+        cost,
+        complete ? cost : Math.min(sent, cost),
+      )
+      if (!copies || copies.after <= copies.before) return
+      const data = { share_id: share.id, file_id: share.file_id }
+      await this.deps.events.publish(newEvent('share.downloaded', share.owner_id, data))
+    }
+  }
+
+  /** Whole copies the link can still serve; null when it has no limit. */
+  downloadsRemaining(share: ShareRecord, file: FileRecord): number | null {
+    if (share.max_downloads === null) return null
+    const left = budget(share.max_downloads, file) - share.bytes_reserved
+    return Math.max(0, Math.floor(left / Math.max(file.size, 1)))
   }
 
   url(share: ShareRecord): string {

@@ -95,7 +95,8 @@ describe.each(['local', 's3'] as const)('share links on the %s driver', (driver)
       downloads_remaining: null,
     })
     const listed = await t.app.inject({ url: `/files/${file.id}/shares`, headers: as(alice) })
-    // The full download counts; HEAD, /info and a range not starting at 0 do not.
+    // Whole copies served: the full body is one; HEAD and /info send no bytes, and the
+    // 5-byte range is only part of a second copy.
     expect(listed.json().items[0].downloads).toBe(1)
   })
 
@@ -191,6 +192,35 @@ describe.each(['local', 's3'] as const)('share links on the %s driver', (driver)
     expect(codes.filter((c) => c === 200)).toHaveLength(1)
     expect(codes.filter((c) => c === 410)).toHaveLength(49)
     expect((await fetchShare(share)).json().code).toBe('share_download_limit_reached')
+  })
+
+  it('tells how many whole copies are left, and moves the budget when the limit is edited', async () => {
+    const file = await newFile()
+    const share = await createShare(file.id, { max_downloads: 2 })
+    const remaining = async () =>
+      (await t.app.inject({ url: `${path(share)}/info` })).json().downloads_remaining
+    expect(await remaining()).toBe(2)
+    expect((await fetchShare(share)).statusCode).toBe(200)
+    expect(await remaining()).toBe(1)
+    // Part of the second copy is spent: no whole copy is left, but the rest of it is.
+    expect((await fetchShare(share, { range: 'bytes=0-9' })).statusCode).toBe(206)
+    expect(await remaining()).toBe(0)
+    expect((await fetchShare(share)).statusCode).toBe(410)
+    const rest = await fetchShare(share, { range: 'bytes=10-' })
+    expect(rest.statusCode).toBe(206)
+    expect(rest.rawPayload.equals(content.subarray(10))).toBe(true)
+    expect((await fetchShare(share, { range: 'bytes=0-0' })).statusCode).toBe(410)
+
+    const raised = await t.app.inject({
+      method: 'PATCH',
+      url: `/shares/${share.id}`,
+      headers: as(alice),
+      payload: { max_downloads: 3 },
+    })
+    expect(raised.statusCode).toBe(200)
+    expect(await remaining()).toBe(1)
+    expect((await fetchShare(share)).statusCode).toBe(200)
+    expect((await fetchShare(share)).statusCode).toBe(410)
   })
 
   it('dies with its file', async () => {

@@ -18,13 +18,13 @@ export function downloadShare(app: App, shares: SharesService, files: FilesServi
     password?: string,
   ) => {
     const { share, file } = await shares.open(token, password, req.ip ?? 'unknown')
-    // A download counts once: for the full body, or for the range that starts it.
+    // Every body, full or ranged, is paid for from the link's byte budget.
     return sendFile(
       req,
       reply,
       file,
       (range) => files.openContent(file, range),
-      (range) => (range && range.start > 0 ? Promise.resolve() : shares.countDownload(share)),
+      (length) => shares.reserveDownload(share, length),
     )
   }
 

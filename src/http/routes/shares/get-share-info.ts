@@ -33,8 +33,7 @@ export function getShareInfo(app: App, shares: SharesService) {
         size: file.size,
         content_type: file.content_type,
         expires_at: share.expires_at?.toISOString() ?? null,
-        downloads_remaining:
-          share.max_downloads === null ? null : share.max_downloads - share.downloads,
+        downloads_remaining: shares.downloadsRemaining(share, file),
       }
     },
   )
