@@ -2,7 +2,7 @@ import type { BlobPurger } from '../files/blob-purger.js'
 import type { Logger } from '../infra/logger.js'
 import type { SharesRepository } from '../shares/shares-repository.js'
 import type { BlobStore } from '../storage/blob-store.js'
-import { removeOrphanBlobs } from './reconciler.js'
+import { OrphanScan, removeStalePartials } from './reconciler.js'
 import type { MarkedFile, SweepRepository } from './sweep-repository.js'
 
 export interface SweepCounts {
@@ -12,6 +12,7 @@ export interface SweepCounts {
   failedBlobDeletes: number
   expiredShares: number
   orphanBlobs: number
+  stalePartials: number
 }
 
 export interface SweeperDeps {
@@ -37,6 +38,7 @@ const zero = (): SweepCounts => ({
   failedBlobDeletes: 0,
   expiredShares: 0,
   orphanBlobs: 0,
+  stalePartials: 0,
 })
 
 /**
@@ -51,6 +53,7 @@ export class Sweeper {
   private running?: Promise<SweepCounts>
   private stopped = false
   private sweepsDone = 0
+  private readonly orphanScan = new OrphanScan()
 
   constructor(private readonly deps: SweeperDeps) {}
 
@@ -116,12 +119,9 @@ export class Sweeper {
       return n
     })
     if (orphans && !this.stopped) {
-      counts.orphanBlobs = await removeOrphanBlobs({
-        store,
-        sweeps,
-        olderThan: graceCutoff,
-        deadline,
-      })
+      const reconcile = { store, sweeps, olderThan: graceCutoff, deadline }
+      counts.stalePartials = await removeStalePartials(reconcile)
+      counts.orphanBlobs = await this.orphanScan.run(reconcile)
     }
 
     for (const key of Object.keys(counts) as (keyof SweepCounts)[]) this.totals[key] += counts[key]

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { assertBlobKey } from './blob-key.js'
-import type { BlobInfo, BlobStore, ByteRange, PutResult } from './blob-store.js'
+import type { BlobInfo, BlobStore, ByteRange, PartialWrite, PutResult } from './blob-store.js'
 import { assertByteRange } from './byte-range.js'
 import { CHUNK_SIZE, planRead } from './chunk-format.js'
 import { openChunks } from './chunk-opener.js'
@@ -77,8 +77,16 @@ export class EncryptedBlobStore implements BlobStore {
     return this.#inner.delete(key)
   }
 
-  list(): AsyncIterable<BlobInfo> {
-    return this.#inner.list()
+  list(options?: { after?: string }): AsyncIterable<BlobInfo> {
+    return this.#inner.list(options)
+  }
+
+  listPartials(): AsyncIterable<PartialWrite> {
+    return this.#inner.listPartials()
+  }
+
+  removePartial(partial: PartialWrite): Promise<void> {
+    return this.#inner.removePartial(partial)
   }
 
   ping(): Promise<void> {

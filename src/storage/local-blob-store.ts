@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import { constants, createWriteStream } from 'node:fs'
-import { access, mkdir, open, opendir, rename, rm, stat, unlink } from 'node:fs/promises'
+import { access, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { assertBlobKey } from './blob-key.js'
-import type { BlobInfo, BlobStore, ByteRange, PutResult } from './blob-store.js'
+import { assertBlobKey, BLOB_KEY_PREFIX, isOwnBlobKey } from './blob-key.js'
+import type { BlobInfo, BlobStore, ByteRange, PartialWrite, PutResult } from './blob-store.js'
 import { assertByteRange } from './byte-range.js'
 import { HashingMeter } from './hashing-meter.js'
 import { safeJoin } from './safe-path.js'
@@ -14,6 +14,10 @@ import { BlobNotFoundError } from './storage-errors.js'
 // Partial writes live here, never at a key, so a crash mid-upload leaves nothing that list()
 // reports as a blob. Keys cannot start with '.', so no key can collide with it.
 const TMP_DIR = '.tmp'
+// The names put() gives its temporary files (randomUUID()); nothing else there is removed.
+const TMP_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+// The fan-out directories newBlobKey() makes under its prefix.
+const FAN_OUT_NAME = /^[0-9a-f]{2}$/
 // Four times Node's default. Each chunk costs a read, a Buffer and a socket write; at 256 KiB
 // ranged downloads took ~35% less CPU per byte than at 64 KiB (bench/api.ts, part b).
 const READ_CHUNK_BYTES = 256 * 1024
@@ -78,30 +82,45 @@ export class LocalBlobStore implements BlobStore {
     await unlessMissing(unlink(this.#pathOf(key)))
   }
 
-  list(): AsyncIterable<BlobInfo> {
-    return this.#walk(this.#root, '')
+  async *list(options: { after?: string } = {}): AsyncIterable<BlobInfo> {
+    const { after } = options
+    const prefixDir = join(this.#root, BLOB_KEY_PREFIX)
+    for (const fanOut of await sortedNames(prefixDir)) {
+      if (!FAN_OUT_NAME.test(fanOut)) continue
+      const dirKey = `${BLOB_KEY_PREFIX}${fanOut}/`
+      // Past every key in this directory: skip it without reading it.
+      if (after !== undefined && after > dirKey && !after.startsWith(dirKey)) continue
+      for (const name of await sortedNames(join(prefixDir, fanOut))) {
+        const key = dirKey + name
+        if (!isOwnBlobKey(key) || (after !== undefined && key <= after)) continue
+        // A concurrent delete may remove the file between reading the directory and here.
+        const stats = await unlessMissing(stat(join(prefixDir, fanOut, name)))
+        if (stats?.isFile()) yield { key, size: stats.size, lastModified: stats.mtime }
+      }
+    }
+  }
+
+  async *listPartials(): AsyncIterable<PartialWrite> {
+    const tmpDir = join(this.#root, TMP_DIR)
+    for (const name of await sortedNames(tmpDir)) {
+      if (!TMP_NAME.test(name)) continue
+      // Every write moves mtime on, so a put still streaming always looks recent.
+      const stats = await unlessMissing(stat(join(tmpDir, name)))
+      if (stats?.isFile()) yield { id: name, since: stats.mtime }
+    }
+  }
+
+  async removePartial(partial: PartialWrite): Promise<void> {
+    if (!TMP_NAME.test(partial.id)) {
+      throw new Error(`Not a partial write: ${JSON.stringify(partial.id.slice(0, 100))}`)
+    }
+    // A put still writing keeps its descriptor and writes on, but its final rename fails.
+    await rm(safeJoin(join(this.#root, TMP_DIR), partial.id), { force: true })
   }
 
   async ping(): Promise<void> {
     await mkdir(this.#root, { recursive: true })
     await access(this.#root, constants.R_OK | constants.W_OK)
-  }
-
-  async *#walk(dir: string, prefix: string): AsyncGenerator<BlobInfo> {
-    const entries = await unlessMissing(opendir(dir))
-    if (!entries) return
-    for await (const entry of entries) {
-      if (prefix === '' && entry.name === TMP_DIR) continue
-      const key = prefix === '' ? entry.name : `${prefix}/${entry.name}`
-      const path = join(dir, entry.name)
-      if (entry.isDirectory()) {
-        yield* this.#walk(path, key)
-      } else if (entry.isFile()) {
-        // A concurrent delete may remove the file between reading the directory and here.
-        const stats = await unlessMissing(stat(path))
-        if (stats) yield { key, size: stats.size, lastModified: stats.mtime }
-      }
-    }
   }
 
   #pathOf(key: string): string {
@@ -142,6 +161,12 @@ async function syncDirectory(path: string): Promise<void> {
   } finally {
     await dir.close()
   }
+}
+
+/** A directory's entries in code-unit order (byte order for these ASCII names); none if absent. */
+async function sortedNames(dir: string): Promise<string[]> {
+  const names = (await unlessMissing(readdir(dir))) ?? []
+  return names.sort()
 }
 
 async function unlessMissing<T>(promise: Promise<T>): Promise<T | undefined> {

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { assertBlobKey } from './blob-key.js'
-import type { BlobInfo, BlobStore, ByteRange, PutResult } from './blob-store.js'
+import { assertBlobKey, isOwnBlobKey } from './blob-key.js'
+import type { BlobInfo, BlobStore, ByteRange, PartialWrite, PutResult } from './blob-store.js'
 import { assertByteRange } from './byte-range.js'
 import { HashingMeter } from './hashing-meter.js'
 import { BlobNotFoundError } from './storage-errors.js'
@@ -52,12 +52,22 @@ export class MemoryBlobStore implements BlobStore {
     this.#blobs.delete(key)
   }
 
-  async *list(): AsyncIterable<BlobInfo> {
+  async *list(options: { after?: string } = {}): AsyncIterable<BlobInfo> {
+    const { after } = options
     // A snapshot, so deleting while iterating behaves as on the other stores.
-    for (const [key, blob] of [...this.#blobs]) {
-      yield { key, size: blob.bytes.length, lastModified: blob.lastModified }
+    const keys = [...this.#blobs.keys()]
+      .filter((key) => isOwnBlobKey(key) && (after === undefined || key > after))
+      .sort()
+    for (const key of keys) {
+      const blob = this.#blobs.get(key)
+      if (blob) yield { key, size: blob.bytes.length, lastModified: blob.lastModified }
     }
   }
+
+  // A put holds its bytes in memory and stores them in one step: it never leaves a partial.
+  async *listPartials(): AsyncIterable<PartialWrite> {}
+
+  async removePartial(): Promise<void> {}
 
   async ping(): Promise<void> {}
 

@@ -1,17 +1,19 @@
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   paginateListObjectsV2,
   S3Client,
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import type { S3Config } from '../config.js'
-import { assertBlobKey } from './blob-key.js'
-import type { BlobInfo, BlobStore, ByteRange, PutResult } from './blob-store.js'
+import { assertBlobKey, BLOB_KEY_PREFIX, isOwnBlobKey } from './blob-key.js'
+import type { BlobInfo, BlobStore, ByteRange, PartialWrite, PutResult } from './blob-store.js'
 import { assertByteRange } from './byte-range.js'
 import { HashingMeter } from './hashing-meter.js'
 import { BlobNotFoundError, StorageUnavailableError } from './storage-errors.js'
@@ -148,12 +150,15 @@ export class S3BlobStore implements BlobStore {
       })
   }
 
-  async *list(): AsyncIterable<BlobInfo> {
+  async *list(options: { after?: string } = {}): AsyncIterable<BlobInfo> {
     try {
-      const pages = paginateListObjectsV2({ client: this.#client }, { Bucket: this.#bucket })
+      const pages = paginateListObjectsV2(
+        { client: this.#client },
+        { Bucket: this.#bucket, Prefix: BLOB_KEY_PREFIX, StartAfter: options.after },
+      )
       for await (const page of pages) {
         for (const object of page.Contents ?? []) {
-          if (object.Key === undefined) continue
+          if (object.Key === undefined || !isOwnBlobKey(object.Key)) continue
           yield {
             key: object.Key,
             size: object.Size ?? 0,
@@ -164,6 +169,48 @@ export class S3BlobStore implements BlobStore {
     } catch (error) {
       throw unavailable(error)
     }
+  }
+
+  async *listPartials(): AsyncIterable<PartialWrite> {
+    let markers: { KeyMarker?: string; UploadIdMarker?: string } = {}
+    for (;;) {
+      const page = await this.#client
+        .send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.#bucket,
+            Prefix: BLOB_KEY_PREFIX,
+            ...markers,
+          }),
+        )
+        .catch((error: unknown) => {
+          throw unavailable(error)
+        })
+      for (const upload of page.Uploads ?? []) {
+        const { Key: key, UploadId: id } = upload
+        if (key === undefined || id === undefined || !isOwnBlobKey(key)) continue
+        yield { id, key, since: upload.Initiated ?? new Date(0) }
+      }
+      if (!page.IsTruncated) return
+      markers = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker }
+    }
+  }
+
+  async removePartial(partial: PartialWrite): Promise<void> {
+    if (partial.key === undefined) throw new Error('An S3 partial write needs its key')
+    assertBlobKey(partial.key)
+    await this.#client
+      .send(
+        new AbortMultipartUploadCommand({
+          Bucket: this.#bucket,
+          Key: partial.key,
+          UploadId: partial.id,
+        }),
+      )
+      .catch((error: unknown) => {
+        // Already aborted, or completed after all: either way there is nothing to discard.
+        if ((error as { name?: unknown } | undefined)?.name === 'NoSuchUpload') return
+        throw unavailable(error)
+      })
   }
 
   async ping(): Promise<void> {

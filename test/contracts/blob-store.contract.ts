@@ -1,9 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { newBlobKey } from '../../src/storage/blob-key.js'
-import type { BlobStore } from '../../src/storage/blob-store.js'
+import type { BlobStore, PartialWrite } from '../../src/storage/blob-store.js'
 import { BlobNotFoundError } from '../../src/storage/storage-errors.js'
 
 const MiB = 1024 * 1024
@@ -46,10 +46,17 @@ export function blobStoreContract(name: string, setup: () => Promise<ContractSub
       return keys
     }
 
+    async function partials(): Promise<PartialWrite[]> {
+      const found: PartialWrite[] = []
+      for await (const partial of store.listPartials()) found.push(partial)
+      return found
+    }
+
     async function expectNothingAt(key: string) {
       expect(await store.head(key)).toBeUndefined()
       await expect(store.get(key)).rejects.toBeInstanceOf(BlobNotFoundError)
       expect(await listedKeys()).not.toContain(key)
+      expect(await partials()).toEqual([])
     }
 
     it('round-trips a multi-chunk body of several MiB with its size and SHA-256', async () => {
@@ -132,6 +139,69 @@ export function blobStoreContract(name: string, setup: () => Promise<ContractSub
       for await (const info of store.list()) listed.set(info.key, info.size)
       expect(listed.get(kept.key)).toBe(storedSize(7))
       expect(listed.has(deleted.key)).toBe(false)
+    })
+
+    it('lists only keys of its own shape, in key order, and resumes after a given key', async () => {
+      const own = await Promise.all(Array.from({ length: 5 }, () => putChunks([randomBytes(3)])))
+      // Keys put() accepts but newBlobKey() never makes: outside the prefix, or inside it
+      // with another shape. A scan must never report (and so never delete) them.
+      const uuid = randomUUID()
+      const foreign = [
+        'other/thing',
+        'blobs/notes',
+        'blobs/ab/not-a-uuid',
+        `blobs/zz/${uuid}`,
+        `blobs/${uuid.slice(0, 2)}/${uuid}/extra`,
+      ]
+      for (const key of foreign) await store.put(key, Readable.from([Buffer.from('foreign')]))
+
+      const listed = [...(await listedKeys())]
+      expect(listed).toEqual(listed.toSorted())
+      expect(listed).toEqual(expect.arrayContaining(own.map((blob) => blob.key)))
+      for (const key of foreign) expect(listed).not.toContain(key)
+      const middle = listed[Math.floor(listed.length / 2)]!
+      const rest: string[] = []
+      for await (const info of store.list({ after: middle })) rest.push(info.key)
+      expect(rest).toEqual(listed.filter((key) => key > middle))
+
+      for (const key of [...foreign, ...own.map((blob) => blob.key)]) await store.delete(key)
+    })
+
+    it('reports a write in progress as a partial; once removed, the write fails and leaves nothing', async () => {
+      const key = newBlobKey()
+      const body = new Readable({ read() {} })
+      // Past one S3 part, so a multipart upload is under way.
+      body.push(randomBytes(6 * MiB))
+      const put = store.put(key, body)
+      put.catch(() => undefined)
+
+      // The memory store keeps a write in memory until it ends: there is nothing to leave.
+      if (store.driver === 'memory') {
+        await sleep(50)
+        expect(await partials()).toEqual([])
+        body.push(null)
+        await put
+        await store.delete(key)
+        return
+      }
+      let found: PartialWrite[] = []
+      for (let waited = 0; found.length === 0 && waited < 10_000; waited += 20) {
+        await sleep(20)
+        found = await partials()
+      }
+      expect(found).toHaveLength(1)
+      const partial = found[0]!
+      expect(partial.since.getTime()).toBeGreaterThan(Date.now() - 60_000)
+      if (partial.key !== undefined) expect(partial.key).toBe(key)
+
+      await store.removePartial(partial)
+      await store.removePartial(partial)
+      expect(await partials()).toEqual([])
+      body.push(randomBytes(MiB))
+      body.push(null)
+
+      await expect(put).rejects.toThrow()
+      await expectNothingAt(key)
     })
 
     it('rejects with the body error and keeps nothing when the body fails midway', async () => {

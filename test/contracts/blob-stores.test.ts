@@ -1,12 +1,12 @@
-import { randomBytes } from 'node:crypto'
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { S3Client } from '@aws-sdk/client-s3'
+import { AbortMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseConfig } from '../../src/config.js'
 import { newBlobKey } from '../../src/storage/blob-key.js'
@@ -15,6 +15,7 @@ import { LocalBlobStore } from '../../src/storage/local-blob-store.js'
 import { MemoryBlobStore } from '../../src/storage/memory-blob-store.js'
 import { createS3Client, S3BlobStore } from '../../src/storage/s3-blob-store.js'
 import { StorageUnavailableError } from '../../src/storage/storage-errors.js'
+import { startFlakyProxy } from '../helpers/flaky-proxy.js'
 import { type S3TestServer, startS3Server } from '../helpers/s3-server.js'
 import { blobStoreContract } from './blob-store.contract.js'
 
@@ -70,6 +71,35 @@ describe('LocalBlobStore', () => {
 
     expect(await readdir(join(root, '.tmp'))).toEqual([])
   })
+
+  it('reports each temporary file with the time of its last write, and removes the one asked', async () => {
+    const store = new LocalBlobStore({ root })
+    const tmp = join(root, '.tmp')
+    await mkdir(tmp, { recursive: true })
+    const old = new Date(Date.now() - 3600_000)
+    const [stale, fresh] = [randomUUID(), randomUUID()]
+    await writeFile(join(tmp, stale), 'partial')
+    await utimes(join(tmp, stale), old, old)
+    await writeFile(join(tmp, fresh), 'partial')
+
+    const partials = await listAll(store.listPartials())
+    expect(partials.map((p) => p.id).sort()).toEqual([stale, fresh].sort())
+    const found = partials.find((p) => p.id === stale)!
+    expect(found.since.getTime()).toBe(old.getTime())
+    expect(found.key).toBeUndefined()
+
+    await store.removePartial(found)
+    expect(await readdir(tmp)).toEqual([fresh])
+    await rm(join(tmp, fresh))
+  })
+
+  it('refuses to remove a partial by a name it never gives one', async () => {
+    const store = new LocalBlobStore({ root })
+
+    await expect(store.removePartial({ id: '../../escape', since: new Date() })).rejects.toThrow(
+      /partial/,
+    )
+  })
 })
 
 describe('S3BlobStore', () => {
@@ -92,6 +122,45 @@ describe('S3BlobStore', () => {
     await expect(store.put(newBlobKey(), body)).rejects.toThrow('client went away')
 
     expect(await s3.pendingMultipartUploads()).toBe(0)
+  })
+
+  it('lists the multipart uploads under its prefix with when each began, and aborts one', async () => {
+    const store = s3Store(s3)
+    const initiated = new Date(Math.floor(Date.now() / 1000) * 1000 - 3600_000)
+    const own = newBlobKey()
+    const ownId = await s3.leaveMultipartUpload(own, { initiated })
+    const foreign = ['other/upload.bin', 'blobs/ab/not-a-uuid']
+    const foreignIds = await Promise.all(foreign.map((key) => s3.leaveMultipartUpload(key)))
+
+    expect(await listAll(store.listPartials())).toEqual([{ id: ownId, key: own, since: initiated }])
+    await store.removePartial({ id: ownId, key: own, since: initiated })
+    expect(await s3.pendingMultipartUploads()).toBe(foreign.length)
+
+    for (const [i, key] of foreign.entries()) {
+      await s3.client.send(
+        new AbortMultipartUploadCommand({ Bucket: s3.bucket, Key: key, UploadId: foreignIds[i] }),
+      )
+    }
+  })
+
+  it('gives up on a silent store when listing and aborting, as on every other call', async () => {
+    const proxy = await startFlakyProxy(s3.endpoint)
+    const client = createS3Client({ ...s3.s3Config, endpoint: proxy.url, idleTimeoutMs: 200 })
+    const store = s3Store({ client, s3Config: s3.s3Config })
+    proxy.setMode('stall')
+    try {
+      const started = Date.now()
+      await expect(listAll(store.list())).rejects.toBeInstanceOf(StorageUnavailableError)
+      await expect(listAll(store.listPartials())).rejects.toBeInstanceOf(StorageUnavailableError)
+      await expect(
+        store.removePartial({ id: 'a'.repeat(32), key: newBlobKey(), since: new Date() }),
+      ).rejects.toBeInstanceOf(StorageUnavailableError)
+      // Three attempts of 200 ms each, per call.
+      expect(Date.now() - started).toBeLessThan(10_000)
+    } finally {
+      client.destroy()
+      await proxy.close()
+    }
   })
 
   it('cuts the asked range out of a store that ignored Range', async () => {
@@ -130,6 +199,12 @@ describe('createBlobStore', () => {
     expect(s3.driver).toBe('s3')
   })
 })
+
+async function listAll<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = []
+  for await (const item of items) all.push(item)
+  return all
+}
 
 /** A loopback address that nothing listens on. */
 async function closedLoopbackEndpoint(): Promise<string> {

@@ -329,6 +329,8 @@ function withOverrides(inner: BlobStore, overrides: Partial<BlobStore>): BlobSto
     head: inner.head.bind(inner),
     delete: inner.delete.bind(inner),
     list: inner.list.bind(inner),
+    listPartials: inner.listPartials.bind(inner),
+    removePartial: inner.removePartial.bind(inner),
     ping: inner.ping.bind(inner),
     ...overrides,
   }

@@ -225,6 +225,8 @@ function hangingDeletes(store: BlobStore) {
     get: store.get.bind(store),
     head: store.head.bind(store),
     list: store.list.bind(store),
+    listPartials: store.listPartials.bind(store),
+    removePartial: store.removePartial.bind(store),
     ping: store.ping.bind(store),
     delete: async (key) => {
       await released

@@ -1,9 +1,9 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises'
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { mkdtemp, readdir, readFile, rm, stat, utimes } from 'node:fs/promises'
+import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { S3Client } from '@aws-sdk/client-s3'
+import { CreateMultipartUploadCommand, type S3Client, UploadPartCommand } from '@aws-sdk/client-s3'
 import S3rver from 's3rver'
 import type { S3Config } from '../../src/config.js'
 import { createS3Client } from '../../src/storage/s3-blob-store.js'
@@ -17,14 +17,33 @@ export interface S3TestServer {
   env: Record<string, string>
   /** Multipart uploads begun and neither completed nor aborted. */
   pendingMultipartUploads(): Promise<number>
+  /**
+   * Begins a multipart upload of `key` and sends one part, as an instance killed mid-upload
+   * leaves it; `initiated` back-dates it. Resolves to its upload id.
+   */
+  leaveMultipartUpload(key: string, options?: { initiated?: Date }): Promise<string>
+  /** Sets when the bucket says a multipart upload began, to age it without waiting. */
+  backdateMultipartUpload(uploadId: string, initiated: Date): Promise<void>
+  /** Sets the LastModified the bucket reports for `key`, to age an object without waiting. */
+  backdateObject(key: string, lastModified: Date): Promise<void>
   close(): Promise<void>
 }
 
 const BUCKET = 'satchel-test'
 
-// Where s3rver's filesystem store keeps the parts of unfinished multipart uploads, one
-// directory per upload id (lib/stores/filesystem.js, getResourcePath(bucket, '', 'uploads')).
+// Where s3rver's filesystem store keeps unfinished multipart uploads: one directory per
+// upload id holding `key`, `metadata`, and each part as `<n>` beside `<n>.md5`
+// (lib/stores/filesystem.js, initiateUpload and putPart).
 const S3RVER_UPLOADS_DIR = '._S3rver_uploads'
+// s3rver's upload ids are 32 hex digits; anything else must not become a path.
+const UPLOAD_ID = /^[0-9a-f]{32}$/
+const NO_SUCH_UPLOAD = {
+  Error: {
+    Code: 'NoSuchUpload',
+    Message:
+      'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+  },
+}
 
 /**
  * s3rver on a free loopback port, over a fresh directory. Its client speaks to it with
@@ -39,16 +58,13 @@ export async function startS3Server(): Promise<S3TestServer> {
     configureBuckets: [{ name: BUCKET, configs: [] }],
   })
   await s3rver.configureBuckets()
-  // s3rver answers AbortMultipartUpload with 405, which turns lib-storage's clean-up after
-  // a failed upload into an error and leaves the parts on disk. So the HTTP server is ours
-  // rather than s3rver.run()'s, and answers that one request itself before s3rver sees it.
-  const s3rverHandler = s3rver.callback()
   const uploadsDir = join(directory, BUCKET, S3RVER_UPLOADS_DIR)
-  const server = createServer((req, res) => {
-    const uploadId = abortedUploadId(req)
-    if (uploadId === undefined) s3rverHandler(req, res)
-    else abortMultipartUpload(join(uploadsDir, uploadId), res).catch((error) => res.destroy(error))
-  })
+  const internals = s3rver as unknown as S3rverInternals
+  listInKeyOrder(internals.store)
+  // The router is the last middleware s3rver's constructor adds; ours goes just before it,
+  // behind s3rver's XML encoding of plain-object bodies.
+  internals.middleware.splice(-1, 0, multipartUploadRoutes(uploadsDir))
+  const server = createServer(s3rver.callback())
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(0, '127.0.0.1', resolve)
@@ -67,6 +83,12 @@ export async function startS3Server(): Promise<S3TestServer> {
     idleTimeoutMs: 60_000,
   }
   const client = createS3Client(s3Config)
+  const backdateMultipartUpload = async (uploadId: string, initiated: Date) => {
+    // Initiated is reported from the mtime of the file written when the upload began.
+    const upload = await findUpload(uploadsDir, uploadId)
+    if (!upload) throw new Error(`no multipart upload ${uploadId}`)
+    await utimes(join(upload.dir, 'key'), initiated, initiated)
+  }
   return {
     endpoint,
     bucket: BUCKET,
@@ -83,6 +105,31 @@ export async function startS3Server(): Promise<S3TestServer> {
       S3_PART_SIZE_MB: '5',
     },
     pendingMultipartUploads: async () => (await readdir(uploadsDir).catch(() => [])).length,
+    async leaveMultipartUpload(key, options = {}) {
+      const { UploadId } = await client.send(
+        new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }),
+      )
+      if (!UploadId) throw new Error('s3rver returned no upload id')
+      await client.send(
+        new UploadPartCommand({
+          Bucket: BUCKET,
+          Key: key,
+          UploadId,
+          PartNumber: 1,
+          Body: Buffer.alloc(1024, 1),
+        }),
+      )
+      if (options.initiated) await backdateMultipartUpload(UploadId, options.initiated)
+      return UploadId
+    },
+    backdateMultipartUpload,
+    async backdateObject(key, lastModified) {
+      // s3rver reports the mtime of `<dir>/<name>._S3rver_object` (getMetadata).
+      const segments = key.split('/')
+      const name = `${segments.pop()}._S3rver_object`
+      const path = join(directory, BUCKET, ...segments, name)
+      await utimes(path, lastModified, lastModified)
+    },
     async close() {
       client.destroy()
       server.closeAllConnections()
@@ -94,24 +141,179 @@ export async function startS3Server(): Promise<S3TestServer> {
   }
 }
 
-/** The upload id of a path-style `DELETE /<bucket>/<key>?uploadId=<id>`, if that is what this is. */
-function abortedUploadId(req: IncomingMessage): string | undefined {
-  const url = new URL(req.url ?? '/', 'http://s3rver')
-  if (req.method !== 'DELETE' || !url.pathname.startsWith(`/${BUCKET}/`)) return undefined
-  const uploadId = url.searchParams.get('uploadId')
-  // s3rver's ids are hex; anything else must not become a path.
-  return uploadId !== null && /^[0-9a-f]+$/.test(uploadId) ? uploadId : undefined
+/** The parts of s3rver (a Koa app) this helper reaches into; @types/s3rver omits them. */
+interface S3rverInternals {
+  middleware: KoaMiddleware[]
+  store: {
+    listObjects(bucket: string, options: { maxKeys?: number }): Promise<ObjectListing>
+  }
 }
 
-async function abortMultipartUpload(dir: string, res: ServerResponse): Promise<void> {
-  const found = (await readdir(dir).catch(() => undefined)) !== undefined
-  await rm(dir, { recursive: true, force: true })
-  if (found) {
-    res.writeHead(204).end()
-    return
+interface ObjectListing {
+  objects: { key: string }[]
+  isTruncated: boolean
+}
+
+interface KoaContext {
+  method: string
+  path: string
+  query: Record<string, string | string[] | undefined>
+  status: number
+  body: unknown
+}
+
+type KoaMiddleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>
+
+/**
+ * S3 lists keys in UTF-8 binary order, which resuming a listing (StartAfter) relies on;
+ * s3rver lists them in the order the file system returns directory entries. This sorts
+ * the whole listing before cutting the page.
+ */
+function listInKeyOrder(store: S3rverInternals['store']): void {
+  const listObjects = store.listObjects.bind(store)
+  store.listObjects = async (bucket, options) => {
+    const all = await listObjects(bucket, { ...options, maxKeys: Number.POSITIVE_INFINITY })
+    const maxKeys = options.maxKeys ?? Number.POSITIVE_INFINITY
+    const sorted = all.objects.sort((a, b) => compareKeys(a.key, b.key))
+    return { ...all, objects: sorted.slice(0, maxKeys), isTruncated: sorted.length > maxKeys }
   }
-  const xml =
-    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchUpload</Code>' +
-    '<Message>The specified upload does not exist.</Message></Error>'
-  res.writeHead(404, { 'content-type': 'application/xml' }).end(xml)
+}
+
+/**
+ * What s3rver lacks of the multipart API, from its own record of unfinished uploads:
+ * ListMultipartUploads (501 in s3rver), AbortMultipartUpload and ListParts (405), and a
+ * NoSuchUpload answer to UploadPart and CompleteMultipartUpload of an upload that no longer
+ * exists (s3rver would recreate its directory, or fail with a 500). Signatures are not checked.
+ */
+function multipartUploadRoutes(uploadsDir: string): KoaMiddleware {
+  return async (ctx, next) => {
+    const [bucket, ...keyParts] = ctx.path.slice(1).split('/')
+    if (bucket !== BUCKET) return next()
+    const key = keyParts.map(decodeURIComponent).join('/')
+    const uploadId = typeof ctx.query.uploadId === 'string' ? ctx.query.uploadId : undefined
+    if (key === '' && ctx.method === 'GET' && 'uploads' in ctx.query) {
+      ctx.body = await listUploads(uploadsDir, ctx.query)
+      return
+    }
+    if (key === '' || uploadId === undefined) return next()
+    const upload = await findUpload(uploadsDir, uploadId)
+    if (upload?.key !== key) {
+      ctx.status = 404
+      ctx.body = NO_SUCH_UPLOAD
+      return
+    }
+    if (ctx.method === 'DELETE') {
+      await rm(upload.dir, { recursive: true, force: true })
+      ctx.status = 204
+      return
+    }
+    if (ctx.method === 'GET') {
+      ctx.body = await listParts(upload, ctx.query)
+      return
+    }
+    return next()
+  }
+}
+
+interface Upload {
+  dir: string
+  id: string
+  key: string
+  initiated: Date
+}
+
+async function findUpload(uploadsDir: string, id: string): Promise<Upload | undefined> {
+  if (!UPLOAD_ID.test(id)) return undefined
+  const dir = join(uploadsDir, id)
+  try {
+    const keyFile = join(dir, 'key')
+    const [key, stats] = await Promise.all([readFile(keyFile, 'utf8'), stat(keyFile)])
+    return { dir, id, key, initiated: stats.mtime }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+}
+
+async function listUploads(uploadsDir: string, query: KoaContext['query']) {
+  const prefix = stringParam(query.prefix) ?? ''
+  const keyMarker = stringParam(query['key-marker']) ?? ''
+  const idMarker = stringParam(query['upload-id-marker'])
+  const maxUploads = Math.min(Number(stringParam(query['max-uploads']) ?? 1000), 1000)
+  const ids = await readdir(uploadsDir).catch(() => [])
+  const found = await Promise.all(ids.map((id) => findUpload(uploadsDir, id)))
+  const uploads = found
+    .filter((u): u is Upload => u?.key.startsWith(prefix) === true)
+    .filter((u) =>
+      idMarker === undefined
+        ? u.key > keyMarker
+        : u.key > keyMarker || (u.key === keyMarker && u.id > idMarker),
+    )
+    .sort((a, b) => compareKeys(a.key, b.key) || compareKeys(a.id, b.id))
+  const page = uploads.slice(0, maxUploads)
+  const last = page.at(-1)
+  const truncated = uploads.length > page.length
+  return {
+    ListMultipartUploadsResult: {
+      Bucket: BUCKET,
+      KeyMarker: keyMarker,
+      UploadIdMarker: idMarker ?? '',
+      ...(truncated && last ? { NextKeyMarker: last.key, NextUploadIdMarker: last.id } : {}),
+      Prefix: prefix,
+      MaxUploads: maxUploads,
+      IsTruncated: truncated,
+      Upload: page.map((u) => ({
+        Key: u.key,
+        UploadId: u.id,
+        StorageClass: 'STANDARD',
+        Initiated: u.initiated.toISOString(),
+      })),
+    },
+  }
+}
+
+async function listParts(upload: Upload, query: KoaContext['query']) {
+  const marker = Number(stringParam(query['part-number-marker']) ?? 0)
+  const maxParts = Math.min(Number(stringParam(query['max-parts']) ?? 1000), 1000)
+  const numbers = (await readdir(upload.dir))
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((n) => n > marker)
+    .sort((a, b) => a - b)
+  const page = numbers.slice(0, maxParts)
+  const parts = await Promise.all(
+    page.map(async (n) => {
+      const path = join(upload.dir, String(n))
+      const [stats, md5] = await Promise.all([stat(path), readFile(`${path}.md5`, 'utf8')])
+      return {
+        PartNumber: n,
+        LastModified: stats.mtime.toISOString(),
+        ETag: `"${md5}"`,
+        Size: stats.size,
+      }
+    }),
+  )
+  const truncated = numbers.length > page.length
+  return {
+    ListPartsResult: {
+      Bucket: BUCKET,
+      Key: upload.key,
+      UploadId: upload.id,
+      PartNumberMarker: marker,
+      ...(truncated ? { NextPartNumberMarker: page.at(-1) } : {}),
+      MaxParts: maxParts,
+      IsTruncated: truncated,
+      StorageClass: 'STANDARD',
+      Part: parts,
+    },
+  }
+}
+
+function stringParam(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined
+}
+
+// Code-unit order is UTF-8 byte order for the ASCII keys tests use.
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }
