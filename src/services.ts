@@ -54,12 +54,14 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
   const metrics = new Metrics()
   const counter = new FixedWindowCounter(deps.redis, logger, config.redisPrefix)
   const sharedCache = deps.redis
-    ? new RedisCache(deps.redis, `${config.redisPrefix}cache:`)
+    ? new RedisCache(deps.redis, config.redisPrefix)
     : new MemoryCache()
   const countRead = (cache: string) => (hit: boolean) =>
     metrics.cacheReads.inc({ cache, result: hit ? 'hit' : 'miss' })
   // The in-process cache cannot stall, so its calls need no timer.
   const guarded = new GuardedCache({ cache: sharedCache, logger, timeoutMs: deps.redis ? 150 : 0 })
+  // Changes made while Redis was unreachable must retire stale entries before others read them.
+  deps.redis?.on('ready', () => void guarded.recover())
   const cache = new ReadThroughCache({ cache: guarded, onRead: countRead('file') })
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtlSeconds)
   const filesRepository = new FilesRepository(db)

@@ -11,7 +11,8 @@ type CachedFile = Omit<FileRecord, 'created_at' | 'updated_at' | 'expires_at'> &
  * File metadata by id, read through the cache. Entries are keyed by id alone and the owner
  * is checked after the read, so one user's lookup can never be answered with another's
  * file; expiry is checked after the read too, since an entry may outlive its file's expiry.
- * Every write to a file calls invalidate() before it returns.
+ * Every write to a file calls invalidate() before it returns; from then on no instance
+ * serves the old metadata (see ReadThroughCache).
  */
 export class FileCache {
   constructor(
@@ -27,7 +28,7 @@ export class FileCache {
 
   async findVisibleById(id: string): Promise<FileRecord | undefined> {
     const cached = await this.cache.getOrLoad<CachedFile | FileRecord>(
-      key(id),
+      fileCacheKey(id),
       this.ttlSeconds,
       () => this.files.findVisibleById(id),
     )
@@ -37,12 +38,14 @@ export class FileCache {
     return file
   }
 
+  /** Call after committing a change to the files; never rejects. */
   invalidate(...ids: string[]): Promise<void> {
-    return this.cache.delete(...ids.map(key))
+    return this.cache.invalidate(...ids.map(fileCacheKey))
   }
 }
 
-const key = (id: string) => `file:${id}`
+/** The cache key of a file's metadata, for tools that change files outside the service. */
+export const fileCacheKey = (id: string) => `file:${id}`
 
 // Values come back from the cache as JSON; a value loaded in this very flight is still a row.
 function revive(file: CachedFile | FileRecord): FileRecord {

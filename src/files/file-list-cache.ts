@@ -21,7 +21,8 @@ interface StoredPage {
  * shared cache, replaced by every change to the user's files; a page is stored under the
  * version read before it was loaded, so once a change is committed and invalidate() has
  * returned, no instance serves a page from before it. Without a cache (or while it fails)
- * reads go to `load`.
+ * reads go to `load`. A version that could not be replaced turns the cache dirty: the next
+ * epoch then retires every version from before it (see GuardedCache).
  *
  * A page also lapses when a file on it expires, and after `ttlSeconds` at most. Callers share
  * the page objects: treat them as read-only.

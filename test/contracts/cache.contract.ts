@@ -47,14 +47,19 @@ export function cacheContract(
       expect(await cache.get(randomUUID())).toBeUndefined()
     })
 
-    it('forgets a value once its TTL has passed', async () => {
-      const key = randomUUID()
+    it('forgets a value once its TTL has passed, a written-back one too', async () => {
+      const [key, loaded] = [randomUUID(), randomUUID()]
       await cache.set(key, file, 1)
+      const miss = await cache.lookup(loaded)
+      if (miss.hit) throw new Error('expected a miss')
+      await cache.setIfUnchanged(loaded, file, 1, miss.stamp)
       expect(await cache.get(key)).toEqual(file)
+      expect(await cache.get(loaded)).toEqual(file)
 
       await sleep(1200)
 
       expect(await cache.get(key)).toBeUndefined()
+      expect((await cache.lookup(loaded)).hit).toBe(false)
     })
 
     it('replaces a value, TTL included', async () => {
@@ -88,25 +93,124 @@ export function cacheContract(
       expect(await cache.get(key)).toBe('new')
     })
 
-    it('deletes one key, leaving the others', async () => {
+    it('invalidates one key, leaving the others', async () => {
       const [gone, kept] = [randomUUID(), randomUUID()]
       await cache.set(gone, 1, 60)
       await cache.set(kept, 2, 60)
 
-      await cache.delete(gone)
+      await cache.invalidate(gone)
 
       expect(await cache.get(gone)).toBeUndefined()
       expect(await cache.get(kept)).toBe(2)
     })
 
-    it('deletes many keys at once, absent ones and none at all without complaint', async () => {
+    it('invalidates many keys at once, absent ones and none at all without complaint', async () => {
       const keys = [randomUUID(), randomUUID(), randomUUID()]
       for (const key of keys) await cache.set(key, file, 60)
 
-      await cache.delete(...keys, randomUUID())
-      await cache.delete()
+      await cache.invalidate(...keys, randomUUID())
+      await cache.invalidate()
 
       for (const key of keys) expect(await cache.get(key)).toBeUndefined()
+    })
+
+    it('looks up a miss, stores the load with its stamp, then hits', async () => {
+      const key = randomUUID()
+      const miss = await cache.lookup(key)
+      expect(miss.hit).toBe(false)
+      if (miss.hit) return
+
+      expect(await cache.setIfUnchanged(key, file, 60, miss.stamp)).toBe(true)
+
+      expect(await cache.lookup(key)).toEqual({ hit: true, value: file })
+      expect(await cache.get(key)).toEqual(file)
+    })
+
+    it('hits what set() stored, falsy values included', async () => {
+      for (const value of [0, '', false, null]) {
+        const key = randomUUID()
+        await cache.set(key, value, 60)
+        expect(await cache.lookup(key)).toEqual({ hit: true, value })
+      }
+    })
+
+    it('gives lookups the same stamp until something changes the key', async () => {
+      const key = randomUUID()
+      const stamps = await Promise.all(Array.from({ length: 5 }, () => cache.lookup(key)))
+      expect(new Set(stamps.map((s) => !s.hit && s.stamp)).size).toBe(1)
+
+      await cache.invalidate(key)
+
+      const [before, after] = [stamps[0]!, await cache.lookup(key)]
+      expect(!before.hit && !after.hit && before.stamp !== after.stamp).toBe(true)
+    })
+
+    it('refuses a write-back when the key was invalidated after its lookup', async () => {
+      const key = randomUUID()
+      const stale = await cache.lookup(key)
+      await cache.invalidate(key)
+      const fresh = await cache.lookup(key)
+      if (stale.hit || fresh.hit) throw new Error('expected misses')
+
+      expect(await cache.setIfUnchanged(key, 'old', 60, stale.stamp)).toBe(false)
+      expect(await cache.setIfUnchanged(key, 'new', 60, fresh.stamp)).toBe(true)
+      expect(await cache.setIfUnchanged(key, 'old', 60, stale.stamp)).toBe(false)
+
+      expect(await cache.get(key)).toBe('new')
+    })
+
+    it('refuses a write-back over a value written since its lookup', async () => {
+      const key = randomUUID()
+      const miss = await cache.lookup(key)
+      if (miss.hit) throw new Error('expected a miss')
+      await cache.set(key, 'written', 60)
+
+      expect(await cache.setIfUnchanged(key, 'loaded', 60, miss.stamp)).toBe(false)
+      expect(await cache.get(key)).toBe('written')
+    })
+
+    it('refuses an invalidated write-back even with no lookup in between', async () => {
+      const key = randomUUID()
+      const miss = await cache.lookup(key)
+      if (miss.hit) throw new Error('expected a miss')
+      await cache.invalidate(key)
+
+      expect(await cache.setIfUnchanged(key, 'old', 60, miss.stamp)).toBe(false)
+      expect(await cache.get(key)).toBeUndefined()
+    })
+
+    it('lets exactly one of many concurrent write-backs of one stamp land', async () => {
+      const key = randomUUID()
+      const miss = await cache.lookup(key)
+      if (miss.hit) throw new Error('expected a miss')
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => cache.setIfUnchanged(key, i, 60, miss.stamp)),
+      )
+      expect(results.filter(Boolean)).toHaveLength(1)
+      expect(await cache.get(key)).toBe(results.indexOf(true))
+    })
+
+    it('retires every entry and every stamp at a new epoch', async () => {
+      const [set, added, loaded, pending] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()]
+      await cache.set(set, 'set', 60)
+      await cache.add(added, 'added', 60)
+      const miss = await cache.lookup(loaded)
+      if (miss.hit) throw new Error('expected a miss')
+      await cache.setIfUnchanged(loaded, 'loaded', 60, miss.stamp)
+      const outstanding = await cache.lookup(pending)
+      if (outstanding.hit) throw new Error('expected a miss')
+
+      await cache.newEpoch()
+
+      for (const key of [set, added, loaded]) {
+        expect(await cache.get(key)).toBeUndefined()
+        expect((await cache.lookup(key)).hit).toBe(false)
+      }
+      expect(await cache.setIfUnchanged(pending, 'old', 60, outstanding.stamp)).toBe(false)
+      expect(await cache.add(added, 'again', 60)).toBe(true)
+      await cache.set(set, 'again', 60)
+      expect(await cache.get(set)).toBe('again')
+      expect(await cache.get(added)).toBe('again')
     })
 
     it('hands out copies, so no caller can change what is cached', async () => {

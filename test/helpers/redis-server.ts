@@ -2,14 +2,21 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { freePort } from './server-process.js'
 
-/** A private redis-server on a free port, which a test may stop and start again. */
+/**
+ * A private redis-server on a free port, which a test may stop and start again. With `dir`,
+ * its data outlives a stop (every write is fsynced there) and a start on that dir reloads it.
+ */
 export async function startRedisServer(
   port?: number,
+  dir?: string,
 ): Promise<{ url: string; port: number; stop(): Promise<void> }> {
   const chosen = port ?? (await freePort())
+  const persistence = dir
+    ? ['--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always']
+    : ['--appendonly', 'no']
   const child: ChildProcess = spawn(
     'redis-server',
-    ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', ...persistence],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   )
   let output = ''

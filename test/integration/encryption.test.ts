@@ -106,11 +106,11 @@ describe.each(['local', 's3'] as Driver[])('encryption at rest on the %s driver'
     expect(await kid(fresh.id)).toBe('b')
     expect(await kid(file.id)).toBe('a')
 
-    const result = await rewrapAllFiles(
-      new FilesRepository(plain.database.db),
-      parseKeyRing(`${KEY_A},${KEY_B}`),
-      createLogger('silent'),
-    )
+    const result = await rewrapAllFiles({
+      files: new FilesRepository(plain.database.db),
+      ring: parseKeyRing(`${KEY_A},${KEY_B}`),
+      logger: createLogger('silent'),
+    })
     expect(result.rewrapped).toBeGreaterThanOrEqual(1)
     expect(await kid(file.id)).toBe('b')
     const onlyB = await appWith(KEY_B)

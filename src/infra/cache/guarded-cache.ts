@@ -1,5 +1,5 @@
 import { type WarnLogger, WarnThrottle } from '../warn-throttle.js'
-import type { Cache } from './cache.js'
+import type { Cache, Lookup } from './cache.js'
 
 export interface GuardedCacheOptions {
   cache: Cache
@@ -11,12 +11,22 @@ export interface GuardedCacheOptions {
 /**
  * A Cache for callers that treat it as an optimisation only: no call throws or stalls. A
  * failure or an answer slower than `timeoutMs` logs a throttled warning and counts as
- * nothing found (get), not stored (add) or done (set, delete).
+ * nothing found (get, lookup), not stored (add, setIfUnchanged) or done (set, invalidate).
+ *
+ * A set or an invalidation that fails may leave an entry that no longer matches the source,
+ * and nothing records which. So this instance turns dirty: it uses the cache again only once
+ * a new epoch has made every earlier entry unusable, for every instance. Until then it reads
+ * from the source. recover() bumps the epoch as soon as the cache is reachable again; any
+ * call while dirty tries it first.
  */
 export class GuardedCache {
   private readonly cache: Cache
   private readonly warnings: WarnThrottle
   private readonly timeoutMs: number
+  // Writes that failed, and how many of them the last epoch bump covers: dirty while unequal.
+  private failedWrites = 0
+  private coveredWrites = 0
+  private recovery?: Promise<boolean>
 
   constructor({ cache, logger, timeoutMs = 150 }: GuardedCacheOptions) {
     this.cache = cache
@@ -24,42 +34,90 @@ export class GuardedCache {
     this.timeoutMs = timeoutMs
   }
 
-  get<T>(key: string): Promise<T | undefined> {
-    return this.attempt('get', () => this.cache.get<T>(key))
+  async get<T>(key: string): Promise<T | undefined> {
+    if (!(await this.usable())) return undefined
+    return (await this.attempt('get', () => this.cache.get<T>(key)))?.answer
   }
 
-  async set<T>(key: string, value: T, ttlSeconds: number): Promise<void> {
-    await this.attempt('set', () => this.cache.set(key, value, ttlSeconds))
+  /** Undefined when the cache cannot be used: then nothing may be written back either. */
+  async lookup<T>(key: string): Promise<Lookup<T> | undefined> {
+    if (!(await this.usable())) return undefined
+    return (await this.attempt('lookup', () => this.cache.lookup<T>(key)))?.answer
+  }
+
+  async setIfUnchanged<T>(key: string, value: T, ttlSeconds: number, stamp: string) {
+    if (!(await this.usable())) return false
+    const stored = await this.attempt('setIfUnchanged', () =>
+      this.cache.setIfUnchanged(key, value, ttlSeconds, stamp),
+    )
+    return stored?.answer ?? false
   }
 
   async add<T>(key: string, value: T, ttlSeconds: number): Promise<boolean> {
-    return (await this.attempt('add', () => this.cache.add(key, value, ttlSeconds))) ?? false
+    if (!(await this.usable())) return false
+    return (
+      (await this.attempt('add', () => this.cache.add(key, value, ttlSeconds)))?.answer ?? false
+    )
   }
 
-  async delete(...keys: string[]): Promise<void> {
-    await this.attempt('delete', () => this.cache.delete(...keys))
+  async set<T>(key: string, value: T, ttlSeconds: number): Promise<void> {
+    await this.write('set', () => this.cache.set(key, value, ttlSeconds))
   }
 
-  private async attempt<R>(operation: string, call: () => Promise<R>): Promise<R | undefined> {
-    if (this.timeoutMs === 0) return call().catch((err) => this.warn(operation, err))
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`cache did not answer within ${this.timeoutMs} ms`)),
-        this.timeoutMs,
-      )
+  async invalidate(...keys: string[]): Promise<void> {
+    await this.write('invalidate', () => this.cache.invalidate(...keys))
+  }
+
+  /** Call when the cache is reachable again: a dirty instance bumps the epoch now. */
+  async recover(): Promise<void> {
+    await this.usable()
+  }
+
+  private async write(operation: string, call: () => Promise<void>): Promise<void> {
+    const delivered = (await this.usable()) && (await this.attempt(operation, call)) !== undefined
+    if (!delivered) this.failedWrites++
+  }
+
+  private usable(): Promise<boolean> | boolean {
+    if (this.coveredWrites === this.failedWrites) return true
+    this.recovery ??= this.bumpEpoch().finally(() => {
+      this.recovery = undefined
     })
+    return this.recovery
+  }
+
+  private async bumpEpoch(): Promise<boolean> {
+    // Only the failures seen before the bump is sent are sure to be covered by it.
+    const upTo = this.failedWrites
+    if (!(await this.attempt('newEpoch', () => this.cache.newEpoch()))) return false
+    this.warnings.warn(
+      { undelivered: upTo - this.coveredWrites },
+      'cache writes were lost; a new cache epoch retired every earlier entry',
+    )
+    this.coveredWrites = Math.max(this.coveredWrites, upTo)
+    return this.coveredWrites === this.failedWrites
+  }
+
+  /** The call's answer, boxed so a void one still tells success; undefined if it failed. */
+  private async attempt<R>(
+    operation: string,
+    call: () => Promise<R>,
+  ): Promise<{ answer: R } | undefined> {
+    let timer: NodeJS.Timeout | undefined
     try {
-      return await Promise.race([call(), timeout])
+      if (this.timeoutMs === 0) return { answer: await call() }
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`cache did not answer within ${this.timeoutMs} ms`)),
+          this.timeoutMs,
+        )
+      })
+      return { answer: await Promise.race([call(), timeout]) }
     } catch (err) {
-      return this.warn(operation, err)
+      this.warnings.warn({ err, operation }, 'cache unavailable; reading from the source')
+      return undefined
     } finally {
       clearTimeout(timer)
     }
-  }
-
-  private warn(operation: string, err: unknown): undefined {
-    this.warnings.warn({ err, operation }, 'cache unavailable; reading from the source')
-    return undefined
   }
 }

@@ -1,10 +1,13 @@
 import { LruMap } from '../lru-map.js'
-import type { Cache } from './cache.js'
+import type { Cache, Lookup } from './cache.js'
 
-interface Entry {
-  json: string
-  expiresAt: number
-}
+// How long a miss keeps its mark: a load slower than this is not stored.
+const MARK_TTL_MS = 30_000
+
+type Entry =
+  | { json: string; expiresAt: number }
+  /** Left by a miss: the load it started may store its value while this mark is in place. */
+  | { mark: string; expiresAt: number }
 
 /**
  * An in-process LRU cache for when there is no Redis. It keeps JSON text rather than
@@ -13,15 +16,20 @@ interface Entry {
  * least-recently-used end, so no timer is needed.
  */
 export class MemoryCache implements Cache {
-  private readonly entries: LruMap<string, Entry>
+  private entries: LruMap<string, Entry>
+  // Marks are never reused, so a mark that was removed (or evicted) never matches again.
+  private marks = 0
+
+  private readonly maxEntries: number
 
   constructor({ maxEntries = 10_000 }: { maxEntries?: number } = {}) {
+    this.maxEntries = maxEntries
     this.entries = new LruMap(maxEntries)
   }
 
   async get<T>(key: string): Promise<T | undefined> {
     const entry = this.live(key)
-    return entry === undefined ? undefined : (JSON.parse(entry.json) as T)
+    return entry && 'json' in entry ? (JSON.parse(entry.json) as T) : undefined
   }
 
   async set<T>(key: string, value: T, ttlSeconds: number): Promise<void> {
@@ -32,13 +40,39 @@ export class MemoryCache implements Cache {
   }
 
   async add<T>(key: string, value: T, ttlSeconds: number): Promise<boolean> {
-    if (this.live(key) !== undefined) return false
+    const entry = this.live(key)
+    if (entry && 'json' in entry) return false
     await this.set(key, value, ttlSeconds)
     return true
   }
 
-  async delete(...keys: string[]): Promise<void> {
+  async lookup<T>(key: string): Promise<Lookup<T>> {
+    const entry = this.live(key)
+    if (entry && 'json' in entry) return { hit: true, value: JSON.parse(entry.json) as T }
+    if (entry) return { hit: false, stamp: entry.mark }
+    const mark = String(++this.marks)
+    this.entries.set(key, { mark, expiresAt: Date.now() + MARK_TTL_MS })
+    return { hit: false, stamp: mark }
+  }
+
+  async setIfUnchanged<T>(
+    key: string,
+    value: T,
+    ttlSeconds: number,
+    stamp: string,
+  ): Promise<boolean> {
+    const entry = this.live(key)
+    if (!entry || !('mark' in entry) || entry.mark !== stamp) return false
+    await this.set(key, value, ttlSeconds)
+    return true
+  }
+
+  async invalidate(...keys: string[]): Promise<void> {
     for (const key of keys) this.entries.delete(key)
+  }
+
+  async newEpoch(): Promise<void> {
+    this.entries = new LruMap(this.maxEntries)
   }
 
   private live(key: string): Entry | undefined {
