@@ -3,6 +3,7 @@ import type { Generated } from 'kysely'
 /** The tables as Kysely sees them; migrations/ is the authority, this mirrors it. */
 export interface DB {
   users: UsersTable
+  sessions: SessionsTable
   refresh_tokens: RefreshTokensTable
   files: FilesTable
   shares: SharesTable
@@ -15,14 +16,22 @@ export interface UsersTable {
   created_at: Generated<Date>
 }
 
+export interface SessionsTable {
+  id: string
+  user_id: string
+  user_agent: string | null
+  ip: string | null
+  created_at: Generated<Date>
+  last_used_at: Generated<Date>
+  revoked_at: Date | null
+}
+
 export interface RefreshTokensTable {
   id: Generated<string>
-  family_id: string
-  user_id: string
+  session_id: string
   token_hash: string
   expires_at: Date
   used_at: Date | null
-  revoked_at: Date | null
   created_at: Generated<Date>
 }
 

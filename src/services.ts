@@ -25,7 +25,7 @@ import { SharesRepository } from './shares/shares-repository.js'
 import { SharesService } from './shares/shares-service.js'
 import type { BlobStore } from './storage/blob-store.js'
 import { AccessTokens } from './users/access-tokens.js'
-import { RefreshTokensRepository } from './users/refresh-tokens-repository.js'
+import { SessionsRepository } from './users/sessions-repository.js'
 import { SocketTickets } from './users/socket-tickets.js'
 import { UsersRepository } from './users/users-repository.js'
 import { UsersService } from './users/users-service.js'
@@ -53,6 +53,14 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
   const { logger, store, events } = deps
   const metrics = new Metrics()
   const counter = new FixedWindowCounter(deps.redis, logger, config.redisPrefix)
+  const wrongPasswords = (name: string) =>
+    new AttemptLimiter({
+      shared: counter,
+      local: new FixedWindowCounter(undefined, logger),
+      name,
+      maxFailures: 10,
+      windowSeconds: FIFTEEN_MINUTES,
+    })
   const sharedCache = deps.redis
     ? new RedisCache(deps.redis, config.redisPrefix)
     : new MemoryCache()
@@ -74,10 +82,10 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
 
   const users = new UsersService({
     users: new UsersRepository(db),
-    refreshTokens: new RefreshTokensRepository(db),
+    sessions: new SessionsRepository(db),
     accessTokens,
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
-    loginAttempts: new AttemptLimiter(counter, 'login', 10, FIFTEEN_MINUTES),
+    loginAttempts: wrongPasswords('login'),
   })
   const files = new FilesService({
     files: filesRepository,
@@ -96,7 +104,7 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
     files: fileCache,
     events,
     tokens: new ShareTokens(config.jwtSecret),
-    passwordAttempts: new AttemptLimiter(counter, 'share-password', 10, FIFTEEN_MINUTES),
+    passwordAttempts: wrongPasswords('share-password'),
     publicBaseUrl: config.publicBaseUrl,
   })
   const sweeper = new Sweeper({

@@ -17,6 +17,16 @@ local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {current, ttl}`
 
+// Takes back one hit, but only in the window that counted it: that window's remaining time
+// can only have shrunk since the hit (ARGV[1]), while a window started after it has (for
+// any refund sooner than a whole window later) more left.
+const REFUND = `
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 and ttl <= tonumber(ARGV[1]) and tonumber(redis.call('GET', KEYS[1])) > 0 then
+  return redis.call('DECR', KEYS[1])
+end
+return -1`
+
 const MAX_LOCAL_KEYS = 100_000
 
 /**
@@ -49,6 +59,19 @@ export class FixedWindowCounter {
       }
     }
     return this.hitLocal(key, windowMs)
+  }
+
+  /** Takes back a hit this counter returned, unless its window has ended since. */
+  async refund(name: string, counted: WindowCount): Promise<void> {
+    const key = this.prefix + name
+    if (this.redis && this.redis.status === 'ready') {
+      // A refund lost to a failing Redis only leaves the limit a little tighter.
+      await this.redis.eval(REFUND, 1, key, counted.ttl).catch((err) => this.warn(err))
+      return
+    }
+    const window = this.local.get(key)
+    const left = window ? window.resetAt - Date.now() : 0
+    if (window && left > 0 && left <= counted.ttl && window.current > 0) window.current--
   }
 
   async peek(name: string): Promise<WindowCount> {

@@ -135,19 +135,28 @@ export class SharesService {
     return `${this.deps.publicBaseUrl}/s/${this.deps.tokens.tokenFor(share.id)}`
   }
 
+  /**
+   * Counts the guess before verifying it (see AttemptLimiter), so no more than the limit
+   * of wrong passwords is ever verified, however many arrive at once. A request without a
+   * password guesses nothing and is not counted, but a locked-out client still hears so.
+   */
   private async checkPassword(
     share: ShareRecord,
     password: string | undefined,
     attemptKey: string,
   ) {
     const { passwordAttempts } = this.deps
-    const wait = await passwordAttempts.blockedFor(attemptKey)
-    if (wait > 0) throw new TooManyAttemptsError(wait, 'Too many wrong passwords; try again later')
-    if (password === undefined) throw new SharePasswordError(false)
-    if (!(await verifyPassword(share.password_hash!, password))) {
-      await passwordAttempts.recordFailure(attemptKey)
-      throw new SharePasswordError(true)
+    const tooMany = (wait: number) =>
+      new TooManyAttemptsError(wait, 'Too many wrong passwords; try again later')
+    if (password === undefined) {
+      const wait = await passwordAttempts.blockedFor(attemptKey)
+      throw wait > 0 ? tooMany(wait) : new SharePasswordError(false)
     }
+    const attempt = await passwordAttempts.attempt(attemptKey, async () =>
+      (await verifyPassword(share.password_hash!, password)) ? true : undefined,
+    )
+    if (attempt.blocked) throw tooMany(attempt.retryAfterSeconds)
+    if (!attempt.passed) throw new SharePasswordError(true)
   }
 
   private async insert(ownerId: string, fileId: string, options: ShareOptions, isDefault: boolean) {

@@ -3,7 +3,7 @@ import { NotAuthenticatedError, TooManyAttemptsError } from '../errors.js'
 import type { AttemptLimiter } from '../infra/attempt-limiter.js'
 import type { AccessTokens } from './access-tokens.js'
 import { hashPassword, verifyPassword } from './passwords.js'
-import type { RefreshTokensRepository } from './refresh-tokens-repository.js'
+import type { SessionsRepository } from './sessions-repository.js'
 import {
   EmailTakenError,
   InvalidCredentialsError,
@@ -14,6 +14,8 @@ import type { UserRecord, UsersRepository } from './users-repository.js'
 
 // Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is not ours to judge.
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
+// Kept on the session only to show it back to its owner; longer ones are cut.
+const MAX_USER_AGENT = 512
 
 export interface TokenPair {
   access_token: string
@@ -22,9 +24,15 @@ export interface TokenPair {
   refresh_token: string
 }
 
+/** Who is logging in, as the request shows it; kept on the session. */
+export interface LoginClient {
+  ip: string
+  userAgent?: string
+}
+
 export interface UsersServiceDeps {
   users: UsersRepository
-  refreshTokens: RefreshTokensRepository
+  sessions: SessionsRepository
   accessTokens: AccessTokens
   refreshTokenTtlSeconds: number
   /** Wrong passwords per email and client. */
@@ -44,37 +52,70 @@ export class UsersService {
     return user
   }
 
-  /** `client` identifies the caller (an IP) so guessing is limited per email and client. */
-  async login(rawEmail: string, password: string, client: string): Promise<TokenPair> {
+  /**
+   * Starts a session. The attempt is counted before the password is checked, so parallel
+   * guesses cannot all pass a check made before any was recorded; a right password gives
+   * its count back. Guessing is limited per email and client IP.
+   */
+  async login(rawEmail: string, password: string, client: LoginClient): Promise<TokenPair> {
     const email = rawEmail.trim().toLowerCase()
-    const attemptKey = `${email}:${client}`
-    const wait = await this.deps.loginAttempts.blockedFor(attemptKey)
-    if (wait > 0) throw new TooManyAttemptsError(wait)
-    const user = await this.deps.users.findByEmail(email)
-    this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'))
-    const ok = await verifyPassword(user?.password_hash ?? (await this.dummyHash), password)
-    if (!user || !ok) {
-      await this.deps.loginAttempts.recordFailure(attemptKey)
-      throw new InvalidCredentialsError()
+    const attempt = await this.deps.loginAttempts.attempt(`${email}:${client.ip}`, async () => {
+      const user = await this.deps.users.findByEmail(email)
+      this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'))
+      const ok = await verifyPassword(user?.password_hash ?? (await this.dummyHash), password)
+      return ok ? user?.id : undefined
+    })
+    if (attempt.blocked) throw new TooManyAttemptsError(attempt.retryAfterSeconds)
+    const userId = attempt.passed
+    if (!userId) throw new InvalidCredentialsError()
+    const sessionId = randomUUID()
+    const { token, record } = this.newRefreshToken(sessionId)
+    const session = {
+      id: sessionId,
+      userId,
+      userAgent: client.userAgent?.slice(0, MAX_USER_AGENT) ?? null,
+      ip: client.ip,
     }
-    return this.issue(user.id, randomUUID())
+    await this.deps.sessions.transaction(async (tx) => {
+      await tx.insert(session)
+      await tx.insertToken(record)
+    })
+    return this.pair(userId, sessionId, token)
   }
 
-  /** Rotates a refresh token. Presenting one that was already rotated revokes its family. */
+  /**
+   * Rotates a refresh token, under its session's row lock: the session must not be revoked
+   * and the token neither used nor expired; then the token is spent and its successor
+   * stored, in the same transaction. A used token is a replay (the token was stolen, or a
+   * client raced itself), so its session is revoked, and that revocation is committed. An
+   * expired token is refused and left as it is, so presenting it again is no replay.
+   */
   async refresh(refreshToken: string): Promise<TokenPair> {
-    const { refreshTokens } = this.deps
-    const stored = await refreshTokens.findByHash(digest(refreshToken))
-    if (!stored || stored.revoked_at) throw new InvalidRefreshTokenError()
-    if (stored.used_at || !(await refreshTokens.markUsed(stored.id))) {
-      await refreshTokens.revokeFamily(stored.family_id)
-      throw new InvalidRefreshTokenError()
-    }
-    if (stored.expires_at.getTime() <= Date.now()) throw new InvalidRefreshTokenError()
-    return this.issue(stored.user_id, stored.family_id)
+    const tokenHash = digest(refreshToken)
+    const rotated = await this.deps.sessions.transaction(async (tx) => {
+      const session = await tx.lockSessionOf(tokenHash)
+      if (!session || session.revoked_at) return undefined
+      // Read only now: a rotation that spent this token committed before the lock was ours.
+      const token = await tx.findToken(tokenHash)
+      if (!token) return undefined
+      if (token.used_at) {
+        await tx.revoke(session.id)
+        return undefined
+      }
+      if (token.expires_at.getTime() <= Date.now()) return undefined
+      const next = this.newRefreshToken(session.id)
+      await tx.markTokenUsed(token.id)
+      await tx.insertToken(next.record)
+      await tx.touch(session.id)
+      return { userId: session.user_id, sessionId: session.id, token: next.token }
+    })
+    if (!rotated) throw new InvalidRefreshTokenError()
+    return this.pair(rotated.userId, rotated.sessionId, rotated.token)
   }
 
+  /** Revokes the session; once this returns, none of its refresh tokens rotates again. */
   logout(sessionId: string): Promise<void> {
-    return this.deps.refreshTokens.revokeFamily(sessionId)
+    return this.deps.sessions.revoke(sessionId)
   }
 
   async me(userId: string): Promise<UserRecord> {
@@ -83,16 +124,15 @@ export class UsersService {
     return user
   }
 
-  private async issue(userId: string, familyId: string): Promise<TokenPair> {
-    const refreshToken = randomBytes(32).toString('base64url')
-    await this.deps.refreshTokens.insert({
-      familyId,
-      userId,
-      tokenHash: digest(refreshToken),
-      expiresAt: new Date(Date.now() + this.deps.refreshTokenTtlSeconds * 1000),
-    })
+  private newRefreshToken(sessionId: string) {
+    const token = randomBytes(32).toString('base64url')
+    const expiresAt = new Date(Date.now() + this.deps.refreshTokenTtlSeconds * 1000)
+    return { token, record: { sessionId, tokenHash: digest(token), expiresAt } }
+  }
+
+  private async pair(userId: string, sessionId: string, refreshToken: string): Promise<TokenPair> {
     return {
-      access_token: await this.deps.accessTokens.sign({ userId, sessionId: familyId }),
+      access_token: await this.deps.accessTokens.sign({ userId, sessionId }),
       token_type: 'Bearer',
       expires_in: this.deps.accessTokens.ttlSeconds,
       refresh_token: refreshToken,

@@ -111,6 +111,28 @@ describe('POST /login', () => {
     })
   })
 
+  it('starts a session that keeps the client’s user agent and address', async () => {
+    const user = await signUp(t.app)
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/login',
+      headers: { 'user-agent': `Satchel-Test/1.0 ${'x'.repeat(600)}` },
+      payload: { email: user.email, password: user.password },
+    })
+    expect(res.statusCode).toBe(200)
+    const sessions = await t.database.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('user_id', '=', user.id)
+      .orderBy('created_at')
+      .execute()
+    // signUp's login and this one: each login is a session of its own.
+    expect(sessions).toHaveLength(2)
+    expect(sessions[1]).toMatchObject({ ip: '127.0.0.1', revoked_at: null })
+    expect(sessions[1]!.user_agent).toMatch(/^Satchel-Test\/1\.0 x+$/)
+    expect(sessions[1]!.user_agent).toHaveLength(512)
+  })
+
   it('gives a wrong password and an unknown email the same 401 body', async () => {
     const user = await signUp(t.app)
     const wrong = await post('/login', { email: user.email, password: 'wrong password' })

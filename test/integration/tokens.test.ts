@@ -134,7 +134,11 @@ describe('refresh tokens', () => {
     await t.database.db
       .updateTable('refresh_tokens')
       .set({ expires_at: new Date(Date.now() - 1000) })
-      .where('user_id', '=', u.id)
+      .where(
+        'session_id',
+        'in',
+        t.database.db.selectFrom('sessions').select('id').where('user_id', '=', u.id),
+      )
       .execute()
     expect((await refresh(u.refreshToken)).statusCode).toBe(401)
   })

@@ -15,6 +15,10 @@ export function loginUser(app: App, users: UsersService, perMinute: number) {
         response: { 200: TokenPair },
       },
     },
-    (req) => users.login(req.body.email, req.body.password, req.ip ?? 'unknown'),
+    (req) =>
+      users.login(req.body.email, req.body.password, {
+        ip: req.ip ?? 'unknown',
+        userAgent: req.headers['user-agent'],
+      }),
   )
 }
