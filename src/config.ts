@@ -45,6 +45,7 @@ const EnvSchema = Type.Object({
   ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
   MAX_UPLOAD_BYTES: Int(1, 5 * 1024 ** 3),
   MAX_PARTS_PER_UPLOAD: Int(1, 10, 1000),
+  DEFAULT_QUOTA_BYTES: Int(0, 0),
   RATE_LIMIT_PER_MINUTE: Int(1, 100),
   AUTH_RATE_LIMIT_PER_MINUTE: Int(1, 10),
   CACHE_TTL_SECONDS: Int(1, 300),
@@ -99,6 +100,8 @@ export interface Config {
   encryptionOff: boolean
   maxUploadBytes: number
   maxPartsPerUpload: number
+  /** The storage quota of users without their own; 0 for unlimited. */
+  defaultQuotaBytes: number
   rateLimitPerMinute: number
   /** Per client on /login and /register. */
   authRateLimitPerMinute: number
@@ -152,6 +155,7 @@ export function parseConfig(source: NodeJS.ProcessEnv): Config {
     encryptionOff: e.ENCRYPTION_KEY === 'off',
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
     maxPartsPerUpload: e.MAX_PARTS_PER_UPLOAD,
+    defaultQuotaBytes: e.DEFAULT_QUOTA_BYTES,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     authRateLimitPerMinute: e.AUTH_RATE_LIMIT_PER_MINUTE,
     cacheTtlSeconds: e.CACHE_TTL_SECONDS,

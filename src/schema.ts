@@ -14,6 +14,9 @@ export interface UsersTable {
   email: string
   password_hash: string
   created_at: Generated<Date>
+  /** Null: the DEFAULT_QUOTA_BYTES in force; 0: unlimited (migrations/0012). */
+  quota_bytes: number | null
+  used_bytes: Generated<number>
 }
 
 export interface SessionsTable {
@@ -54,6 +57,8 @@ export interface FilesTable {
   envelope: string | null
   /** Pending: the uploader's; deleted: the blob remover's (migrations/0009). Null otherwise. */
   lease_until: Date | null
+  /** What a pending upload has reserved of its owner's quota so far. */
+  reserved_bytes: Generated<number>
 }
 
 export interface SharesTable {

@@ -7,6 +7,7 @@ import { FileCache } from './files/file-cache.js'
 import { FileListCache } from './files/file-list-cache.js'
 import { FilesRepository } from './files/files-repository.js'
 import { FilesService } from './files/files-service.js'
+import { QuotaRepository } from './files/quota-repository.js'
 import { SignedUrls } from './files/signed-urls.js'
 import { AttemptLimiter } from './infra/attempt-limiter.js'
 import { GuardedCache } from './infra/cache/guarded-cache.js'
@@ -89,6 +90,7 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
   })
   const files = new FilesService({
     files: filesRepository,
+    quotas: new QuotaRepository(db, config.defaultQuotaBytes),
     purger,
     uploadLeaseMs: config.uploadGraceSeconds * 1000,
     purgeWaitMs: PURGE_WAIT_MS,

@@ -83,3 +83,10 @@ export class UploadInterruptedError extends AppError {
     })
   }
 }
+
+/** The upload would take the owner past their storage quota; nothing of it was kept. */
+export class QuotaExceededError extends AppError {
+  constructor() {
+    super('quota_exceeded', 413, 'The upload would exceed your storage quota')
+  }
+}

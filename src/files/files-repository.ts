@@ -7,9 +7,10 @@ import {
   type SortOrder,
   type TypeFilter,
 } from './file-search.js'
+import { releaseUsage } from './quota-repository.js'
 
-/** A file as readers see it; the lease is the workers' business only. */
-export type FileRecord = Omit<Selectable<FilesTable>, 'lease_until'>
+/** A file as readers see it; the lease and the quota reservation are the workers' business. */
+export type FileRecord = Omit<Selectable<FilesTable>, 'lease_until' | 'reserved_bytes'>
 
 const FILE_COLUMNS = [
   'id',
@@ -127,6 +128,7 @@ export class FilesRepository {
       .execute(async (trx) => {
         const now = new Date()
         const files: FileRecord[] = []
+        const overReserved: { ownerId: string; bytes: number }[] = []
         for (const { id, content } of uploads) {
           const file = await trx
             .updateTable('files')
@@ -141,11 +143,15 @@ export class FilesRepository {
             })
             .where('id', '=', id)
             .where('status', '=', 'pending')
-            .returning(FILE_COLUMNS)
+            .returning([...FILE_COLUMNS, 'reserved_bytes'])
             .executeTakeFirst()
           if (!file) throw new LostPendingRow()
-          files.push(file)
+          const { reserved_bytes, ...visible } = file
+          files.push(visible)
+          // The reservation ran ahead of the bytes; the file now counts its size.
+          overReserved.push({ ownerId: file.owner_id, bytes: reserved_bytes - file.size })
         }
+        await releaseUsage(trx, overReserved)
         return files
       })
       .catch((err: unknown) => {
@@ -200,16 +206,24 @@ export class FilesRepository {
       .executeTakeFirst()
   }
 
-  /** Hides a file at once; its blob and row are removed afterwards. False if not visible. */
-  async markDeleted(ownerId: string, id: string): Promise<boolean> {
-    const row = await this.db
-      .updateTable('files')
-      .set({ status: 'deleted', updated_at: new Date() })
-      .where('owner_id', '=', ownerId)
-      .where('id', '=', id)
-      .where(isVisible)
-      .executeTakeFirst()
-    return row.numUpdatedRows > 0n
+  /**
+   * Hides a file at once, and stops counting it against its owner's quota; its blob and row
+   * are removed afterwards. False if not visible.
+   */
+  markDeleted(ownerId: string, id: string): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .updateTable('files')
+        .set({ status: 'deleted', updated_at: new Date() })
+        .where('owner_id', '=', ownerId)
+        .where('id', '=', id)
+        .where(isVisible)
+        .returning('size')
+        .executeTakeFirst()
+      if (!row) return false
+      await releaseUsage(trx, [{ ownerId, bytes: row.size }])
+      return true
+    })
   }
 
   /**
@@ -219,14 +233,20 @@ export class FilesRepository {
    */
   async abandonPending(ids: string[]): Promise<string[]> {
     if (ids.length === 0) return []
-    const rows = await this.db
-      .updateTable('files')
-      .set({ status: 'deleted', lease_until: null, updated_at: new Date() })
-      .where('id', 'in', ids)
-      .where('status', '=', 'pending')
-      .returning('id')
-      .execute()
-    return rows.map((row) => row.id)
+    return this.db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .updateTable('files')
+        .set({ status: 'deleted', lease_until: null, updated_at: new Date() })
+        .where('id', 'in', ids)
+        .where('status', '=', 'pending')
+        .returning(['id', 'owner_id', 'reserved_bytes'])
+        .execute()
+      await releaseUsage(
+        trx,
+        rows.map((row) => ({ ownerId: row.owner_id, bytes: row.reserved_bytes })),
+      )
+      return rows.map((row) => row.id)
+    })
   }
 
   /**

@@ -20,6 +20,8 @@ import {
   UploadInterruptedError,
 } from './files-errors.js'
 import type { FileRecord, FilesRepository, StoredContent } from './files-repository.js'
+import { QuotaMeter } from './quota-meter.js'
+import type { QuotaRepository, Usage } from './quota-repository.js'
 import type { SignedUrls } from './signed-urls.js'
 import { UploadLease } from './upload-lease.js'
 
@@ -36,6 +38,7 @@ interface StagedFile {
 
 export interface FilesServiceDeps {
   files: FilesRepository
+  quotas: QuotaRepository
   purger: BlobPurger
   /** How long an upload holds its rows without renewing (UPLOAD_GRACE_SECONDS). */
   uploadLeaseMs: number
@@ -116,6 +119,11 @@ export class FilesService {
       await this.deps.events.publish(newEvent('upload.completed', ownerId, fileEvent(file)))
     }
     return files
+  }
+
+  /** What the user's files take of their quota. */
+  async usage(ownerId: string): Promise<Usage> {
+    return (await this.deps.quotas.usage(ownerId)) ?? { usedBytes: 0, quotaBytes: null }
   }
 
   async get(ownerId: string, id: string): Promise<FileRecord> {
@@ -223,16 +231,22 @@ export class FilesService {
       throw err
     }
     lease.hold(id)
+    const quota = new QuotaMeter((bytes) => this.deps.quotas.reserve(id, ownerId, bytes))
     const sniffer = new HeadSniffer()
     // pipeline, not pipe: the part may already have failed, and only pipeline reports that.
-    pipeline(part.stream, sniffer, () => {})
+    let refused: Error | undefined
+    pipeline(part.stream, quota, sniffer, () => {})
+    quota.on('error', (err) => {
+      refused = err
+    })
     try {
       const { size, sha256, envelope } = await store.put(key, sniffer)
       const contentType = await detectContentType(sniffer.head(), name)
       return { id, content: { size, sha256, contentType, envelope: envelope ?? null } }
     } catch (err) {
       part.stream.resume()
-      throw err
+      // The store reports the stream it was given breaking; the quota says why.
+      throw refused ?? err
     }
   }
 

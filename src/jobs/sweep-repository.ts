@@ -1,4 +1,5 @@
 import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely'
+import { releaseUsage } from '../files/quota-repository.js'
 import type { DB } from '../schema.js'
 
 export interface MarkedFile {
@@ -32,25 +33,40 @@ export class SweepRepository {
     return new Set(rows.map((r) => r.storage_key))
   }
 
+  /**
+   * Hides up to `limit` rows in `status` matching `condition`, and gives back what they
+   * counted against their owners' quotas (a visible file its size, a pending one its
+   * reservation) in the same transaction.
+   */
   private markDeleted(
     limit: number,
     status: 'available' | 'pending',
     condition: (eb: ExpressionBuilder<DB, 'files'>) => Expression<SqlBool>,
   ): Promise<MarkedFile[]> {
-    return this.db
-      .updateTable('files')
-      .set({ status: 'deleted', lease_until: null, updated_at: new Date() })
-      .where('id', 'in', (eb) =>
-        eb
-          .selectFrom('files')
-          .select('id')
-          .where('status', '=', status)
-          .where(condition)
-          .limit(limit)
-          .forUpdate()
-          .skipLocked(),
+    return this.db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .updateTable('files')
+        .set({ status: 'deleted', lease_until: null, updated_at: new Date() })
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('files')
+            .select('id')
+            .where('status', '=', status)
+            .where(condition)
+            .limit(limit)
+            .forUpdate()
+            .skipLocked(),
+        )
+        .returning(['id', 'owner_id', 'name', 'size', 'reserved_bytes'])
+        .execute()
+      await releaseUsage(
+        trx,
+        rows.map((row) => ({
+          ownerId: row.owner_id,
+          bytes: status === 'available' ? row.size : row.reserved_bytes,
+        })),
       )
-      .returning(['id', 'owner_id', 'name'])
-      .execute()
+      return rows.map(({ id, owner_id, name }) => ({ id, owner_id, name }))
+    })
   }
 }

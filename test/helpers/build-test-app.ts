@@ -49,6 +49,8 @@ export async function buildTestApp(
     RATE_LIMIT_PER_MINUTE: '100000',
     REDIS_PREFIX: `test-${randomBytes(4).toString('hex')}:`,
     AUTH_RATE_LIMIT_PER_MINUTE: '100000',
+    // Suites sign their users up; the registration tests close it themselves.
+    REGISTRATION: 'open',
     ...(testDb ? { DATABASE_URL: testDb.url } : {}),
     ...env,
   })
