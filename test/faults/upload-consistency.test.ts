@@ -1,12 +1,12 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { request } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { BlobStore } from '../../src/storage/blob-store.js'
 import { signUp, type TestUser } from '../helpers/accounts.js'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.js'
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js'
 import { injectUpload } from '../helpers/files.js'
 import { lossyDatabase } from '../helpers/lossy-database.js'
+import { gate, withFaults } from '../helpers/stores.js'
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -213,47 +213,21 @@ describe('a lost reply to the commit that makes an upload visible', () => {
   })
 })
 
-/** The store, with every delete hanging until release() is called. */
-function hangingDeletes(store: BlobStore) {
-  let release!: () => void
-  const released = new Promise<void>((r) => {
-    release = r
-  })
-  const wrapped: BlobStore = {
-    driver: store.driver,
-    put: store.put.bind(store),
-    get: store.get.bind(store),
-    head: store.head.bind(store),
-    list: store.list.bind(store),
-    listPartials: store.listPartials.bind(store),
-    removePartial: store.removePartial.bind(store),
-    ping: store.ping.bind(store),
-    delete: async (key) => {
-      await released
-      return store.delete(key)
-    },
-  }
-  return { wrapped, release: () => release() }
-}
-
 describe.each([
   ['PostgreSQL', {}],
   ['embedded PGlite', { DATABASE_URL: '' }],
 ])('deletes on a hung store, with %s', (_, env: Record<string, string>) => {
   let t: TestApp
-  let hang: ReturnType<typeof hangingDeletes>
+  const heldDeletes = gate()
   let user: TestUser
   beforeAll(async () => {
     t = await buildTestApp(env, {
-      store: (store) => {
-        hang = hangingDeletes(store)
-        return hang.wrapped
-      },
+      store: (store) => withFaults(store, { delete: heldDeletes.fault }),
     })
     user = await signUp(t.app)
   })
   afterAll(async () => {
-    hang.release()
+    heldDeletes.release()
     await t.close()
   })
 
@@ -273,7 +247,7 @@ describe.each([
     for (const res of await Promise.all(deletes)) expect(res.statusCode).toBe(204)
     expect(await listed(t, user)).toEqual([])
 
-    hang.release()
+    heldDeletes.release()
     await t.app.sweeper.sweep()
     const left = await t.database.db.selectFrom('files').select('storage_key').execute()
     expect(left).toEqual([])
