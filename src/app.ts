@@ -10,7 +10,10 @@ import { registerAuthenticate } from './http/plugins/authenticate.js'
 import { registerRateLimit } from './http/plugins/rate-limit.js'
 import { registerRequestId, requestIdFrom } from './http/plugins/request-id.js'
 import { createSocketTicket } from './http/routes/events/create-socket-ticket.js'
-import { notificationsSocket } from './http/routes/events/notifications-socket.js'
+import {
+  closeSocketsGoingAway,
+  notificationsSocket,
+} from './http/routes/events/notifications-socket.js'
 import { deleteFile } from './http/routes/files/delete-file.js'
 import { downloadFile } from './http/routes/files/download-file.js'
 import { getFile } from './http/routes/files/get-file.js'
@@ -18,7 +21,7 @@ import { listFiles } from './http/routes/files/list-files.js'
 import { updateFile } from './http/routes/files/update-file.js'
 import { uploadFiles } from './http/routes/files/upload-files.js'
 import { getMetrics } from './http/routes/ops/get-metrics.js'
-import { health } from './http/routes/ops/health.js'
+import { diskSpaceCheck, health } from './http/routes/ops/health.js'
 import { createShare } from './http/routes/shares/create-share.js'
 import { deleteShare } from './http/routes/shares/delete-share.js'
 import { downloadShare } from './http/routes/shares/download-share.js'
@@ -99,7 +102,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
       headerPairs: 20,
     },
   })
-  await app.register(websocket, { options: { maxPayload: 4096 } })
+  await app.register(websocket, { options: { maxPayload: 4096 }, preClose: closeSocketsGoingAway })
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger())
 
   const redis = deps.redis
@@ -107,6 +110,10 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     { name: 'database', check: () => deps.database.ping() },
     { name: 'storage', check: () => deps.store.ping() },
     ...(redis ? [{ name: 'redis', check: async () => void (await redis.ping()) }] : []),
+    // Local blobs and the embedded database both live under DATA_DIR.
+    ...(config.minFreeDiskBytes > 0 && (config.storage.driver === 'local' || !config.databaseUrl)
+      ? [diskSpaceCheck(config.dataDir, config.minFreeDiskBytes)]
+      : []),
   ])
   getMetrics(app, services.metrics, config.metricsToken)
   registerUser(app, users, config.authRateLimitPerMinute)
@@ -114,7 +121,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   refreshToken(app, users)
   logoutUser(app, users)
   getMe(app, users)
-  uploadFiles(app, files, { maxFileBytes: config.maxUploadBytes, metrics: services.metrics })
+  uploadFiles(app, files, {
+    maxFileBytes: config.maxUploadBytes,
+    idleTimeoutSeconds: config.uploadIdleTimeoutSeconds,
+    metrics: services.metrics,
+  })
   listFiles(app, files)
   getFile(app, files)
   downloadFile(app, files)

@@ -51,6 +51,9 @@ const EnvSchema = Type.Object({
   CACHE_TTL_SECONDS: Int(1, 300),
   SWEEP_INTERVAL_SECONDS: Int(1, 60),
   UPLOAD_GRACE_SECONDS: Int(1, 24 * 3600),
+  UPLOAD_IDLE_TIMEOUT_SECONDS: Int(1, 30, 3600),
+  MIN_FREE_DISK_BYTES: Int(0, 512 * 1024 ** 2),
+  SHUTDOWN_GRACE_SECONDS: Int(0, 30, 3600),
   SWEEP_BATCH_SIZE: Int(1, 500, 10_000),
   SWEEP_MAX_SECONDS: Int(1, 30, 3600),
   ACCESS_TOKEN_TTL_SECONDS: Int(60, 15 * 60, 24 * 3600),
@@ -108,6 +111,12 @@ export interface Config {
   cacheTtlSeconds: number
   sweepIntervalSeconds: number
   uploadGraceSeconds: number
+  /** An upload whose client sends nothing this long ends with 408. */
+  uploadIdleTimeoutSeconds: number
+  /** /readyz fails below this much free space where DATA_DIR is; 0 turns the check off. */
+  minFreeDiskBytes: number
+  /** How long in-flight requests may run after SIGTERM/SIGINT before they are cut. */
+  shutdownGraceSeconds: number
   sweepBatchSize: number
   sweepMaxSeconds: number
   accessTokenTtlSeconds: number
@@ -161,6 +170,9 @@ export function parseConfig(source: NodeJS.ProcessEnv): Config {
     cacheTtlSeconds: e.CACHE_TTL_SECONDS,
     sweepIntervalSeconds: e.SWEEP_INTERVAL_SECONDS,
     uploadGraceSeconds: e.UPLOAD_GRACE_SECONDS,
+    uploadIdleTimeoutSeconds: e.UPLOAD_IDLE_TIMEOUT_SECONDS,
+    minFreeDiskBytes: e.MIN_FREE_DISK_BYTES,
+    shutdownGraceSeconds: e.SHUTDOWN_GRACE_SECONDS,
     sweepBatchSize: e.SWEEP_BATCH_SIZE,
     sweepMaxSeconds: e.SWEEP_MAX_SECONDS,
     accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,

@@ -1,49 +1,63 @@
-import { setFlagsFromString } from 'node:v8'
 import { buildApp } from './app.js'
 import { ConfigError, parseConfig } from './config.js'
 import { createLogger } from './infra/logger.js'
+import { restrictNewFiles } from './infra/private-files.js'
 import { openDependencies, resolveSecrets } from './runtime.js'
 
-const SHUTDOWN_GRACE_MS = 10_000
+// Past the grace, what still holds the process (a hung store call, a stuck query) gets this
+// long to let go before the process exits regardless, non-zero as the stop was not clean.
+const FORCED_EXIT_AFTER_GRACE_MS = 10_000
 
 async function main() {
-  // Downloads allocate a fresh Buffer per read. Once a burst of small requests has grown V8's
-  // young generation to its maximum, the default old-generation limit (live heap × ~1.3–1.5,
-  // and the live heap here is ~35 MB, mostly loaded code) leaves less headroom than the young
-  // generation holds, and V8 started a new full mark right after each one ended: 7–11 a second
-  // while streaming, and ranged downloads at 0.43–0.63× a bare server instead of 0.8×
-  // (bench/api.ts, part b after part a). Twice the live heap leaves room; V8 reads this flag
-  // each time it sets the limit, so setting it at start is enough.
-  setFlagsFromString('--heap-growing-percent=100')
+  restrictNewFiles()
   const config = await resolveSecrets(parseConfig(process.env))
   const logger = createLogger(config.logLevel)
   const deps = await openDependencies(config, logger)
   const app = await buildApp(config, deps)
   await app.listen({ port: config.port, host: config.host })
   app.sweeper.start(config.sweepIntervalSeconds)
-  logger.info({ database: deps.database.kind, storage: config.storage.driver }, 'satchel ready')
+  // The pid lets an operator (or a test) tell this node process from the npm that started it.
+  logger.info(
+    { pid: process.pid, database: deps.database.kind, storage: config.storage.driver },
+    'satchel ready',
+  )
 
+  const graceMs = config.shutdownGraceSeconds * 1000
   let stopping = false
   const stop = async (signal: string) => {
+    // A terminal's Ctrl-C reaches node both directly and through npm: one stop is enough.
     if (stopping) return
     stopping = true
-    logger.info({ signal }, 'shutting down')
-    const force = setTimeout(() => {
-      logger.error('in-flight requests did not finish in time; exiting')
-      process.exit(1)
-    }, SHUTDOWN_GRACE_MS)
-    force.unref()
-    // Fastify stops accepting and waits for in-flight requests, but a keep-alive socket whose
-    // request finishes after close() began would hold the server open: reap those as they idle.
+    logger.info({ signal, graceSeconds: config.shutdownGraceSeconds }, 'shutting down')
+    // app.close() stops accepting, answers 503 on busy keep-alive connections, closes
+    // WebSockets with 1001 and waits for in-flight requests. A keep-alive socket whose request
+    // finishes after that would hold the server open: reap those as they idle.
     const reaper = setInterval(() => app.server.closeIdleConnections(), 100)
+    const deadline = setTimeout(() => {
+      logger.warn('shutdown grace is over; cutting the requests still in flight')
+      // An upload cut before its body ends never commits: its pending row and partial bytes
+      // are left to the sweeper.
+      app.server.closeAllConnections()
+      for (const socket of app.websocketServer.clients) socket.terminate()
+    }, graceMs)
+    setTimeout(() => {
+      logger.error('could not stop cleanly; exiting')
+      process.exit(1)
+    }, graceMs + FORCED_EXIT_AFTER_GRACE_MS).unref()
     await app.close()
+    clearTimeout(deadline)
     clearInterval(reaper)
     await deps.close()
     logger.info('stopped')
     process.exit(0)
   }
-  process.once('SIGTERM', () => void stop('SIGTERM'))
-  process.once('SIGINT', () => void stop('SIGINT'))
+  const onSignal = (signal: string) =>
+    stop(signal).catch((err) => {
+      logger.error({ err }, 'shutdown failed')
+      process.exit(1)
+    })
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
 }
 
 main().catch((err) => {

@@ -25,6 +25,13 @@ export class UploadTooLargeError extends AppError {
   }
 }
 
+/** The client sent nothing for the idle timeout; what it had sent is not kept. */
+export class UploadTimeoutError extends AppError {
+  constructor(idleSeconds: number) {
+    super('upload_timeout', 408, `No upload data arrived for ${idleSeconds} s`)
+  }
+}
+
 export class InvalidExpiryError extends AppError {
   constructor(message: string) {
     super('invalid_expiry', 400, message)

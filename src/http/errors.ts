@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../errors.js'
 import { isDatabaseUnavailable } from '../infra/db.js'
+import { InsufficientStorageError } from '../storage/storage-errors.js'
 
 interface Problem {
   type: string
@@ -17,6 +18,7 @@ const TITLES: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   409: 'Conflict',
   410: 'Gone',
   413: 'Content Too Large',
@@ -26,7 +28,11 @@ const TITLES: Record<number, string> = {
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
+  507: 'Insufficient Storage',
 }
+
+// System errors that mean the disk (or a quota on it) is full, wherever they were raised.
+const OUT_OF_SPACE = new Set(['ENOSPC', 'EDQUOT'])
 
 // Fastify's own 4xx errors, given the stable codes our clients see.
 const FASTIFY_CODES: Record<string, string> = {
@@ -58,9 +64,10 @@ export function sendProblem(
 /** The one place where errors become HTTP responses. */
 export function registerErrorHandling(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
-    if (err instanceof AppError) {
-      if (err.status >= 500) req.log.error({ err }, err.message)
-      return sendProblem(reply, problem(err.status, err.code, err.message), err.headers)
+    const known = asAppError(err)
+    if (known) {
+      if (known.status >= 500) req.log.error({ err }, known.message)
+      return sendProblem(reply, problem(known.status, known.code, known.message), known.headers)
     }
     if (err.validation) {
       const errors = err.validation.map((v) => ({
@@ -98,6 +105,12 @@ export function registerErrorHandling(app: FastifyInstance) {
       problem(404, 'route_not_found', `No route for ${req.method} ${req.url.split('?')[0]}`),
     ),
   )
+}
+
+function asAppError(err: FastifyError): AppError | undefined {
+  if (err instanceof AppError) return err
+  if (OUT_OF_SPACE.has(err.code)) return new InsufficientStorageError({ cause: err })
+  return undefined
 }
 
 function fieldName(

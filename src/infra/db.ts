@@ -4,6 +4,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import type { Logger } from './logger.js'
 import { pglitePool } from './pglite-pool.js'
+import { makePrivate } from './private-files.js'
 
 const INT8_OID = 20
 
@@ -86,6 +87,7 @@ async function embeddedPool(dataDir: string) {
     extensions: { pg_trgm, btree_gin },
     parsers: { [INT8_OID]: (value: string) => Number(value) },
   })
+  await makePrivate(dir)
   return pglitePool(pglite)
 }
 

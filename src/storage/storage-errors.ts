@@ -13,3 +13,14 @@ export class StorageUnavailableError extends AppError {
     if (options?.cause) this.cause = options.cause
   }
 }
+
+/**
+ * The store has no room left (a full disk, a quota): unlike unavailability, retrying soon
+ * will not help.
+ */
+export class InsufficientStorageError extends AppError {
+  constructor(options?: { cause?: unknown }) {
+    super('insufficient_storage', 507, 'The file store is out of space')
+    if (options?.cause) this.cause = options.cause
+  }
+}

@@ -1,8 +1,20 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname
+
+/** The node flags of package.json's start script: `exec node <flags> dist/main.js`. */
+function startScriptNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
+  const words = (pkg.scripts.start as string).trim().split(/\s+/)
+  const node = words.indexOf('node')
+  if (node < 0 || words.at(-1) !== 'dist/main.js') {
+    throw new Error(`unexpected start script: ${pkg.scripts.start}`)
+  }
+  return words.slice(node + 1, -1)
+}
 
 export interface ServerProcess {
   url: string
@@ -21,12 +33,17 @@ export async function freePort(): Promise<number> {
   return port
 }
 
-/** Runs `src/main.ts` exactly as `npm start` would, with the given environment. */
+/**
+ * Runs `src/main.ts` as `npm start` runs the build of it (same node flags), with the given
+ * environment.
+ */
 export function runMain(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+  const child = spawn(process.execPath, [...startScriptNodeFlags(), '--import', 'tsx', MAIN], {
     env: {
       PATH: process.env.PATH,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      // Tests sign up through /register; with DATABASE_URL it would default to closed.
+      REGISTRATION: 'open',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { parse as parseYaml } from 'yaml'
@@ -53,12 +54,25 @@ interface ComposeService {
   healthcheck?: { test: string[] }
   stop_grace_period?: string
 }
+
+/** The exact Node version .ci/run installs and runs the suite on. */
+const ciNodeVersion = /^NODE_VERSION=(\d+)\.\d+\.\d+$/m.exec(read('.ci/run'))
 const compose = parseYaml(read('compose.yaml')) as { services: Record<string, ComposeService> }
 
 describe('Dockerfile', () => {
-  it('is multi-stage on node 20 bookworm-slim', () => {
+  it("is multi-stage on the Node major that CI tests (.ci/run's NODE_VERSION)", () => {
+    expect(ciNodeVersion, 'NODE_VERSION=x.y.z in .ci/run').not.toBeNull()
     expect(stages.length).toBeGreaterThanOrEqual(2)
-    for (const stage of stages) expect(stage[0]!.args).toMatch(/^node:20-bookworm-slim\b/)
+    for (const stage of stages) {
+      expect(stage[0]!.args).toMatch(new RegExp(`^node:${ciNodeVersion![1]}-bookworm-slim\\b`))
+    }
+  })
+
+  it('targets a Node that package.json engines admits', () => {
+    const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines
+    const minimum = /^>=(\d+)$/.exec(engines.node)
+    expect(minimum, `engines.node ${engines.node} in the form >=N`).not.toBeNull()
+    expect(Number(ciNodeVersion![1])).toBeGreaterThanOrEqual(Number(minimum![1]))
   })
 
   it("starts the image with exactly the command of package.json's start script, in exec form", () => {
@@ -67,7 +81,13 @@ describe('Dockerfile', () => {
     const [cmd, ...others] = find(runtime, 'CMD')
     expect(others).toHaveLength(0)
     // Exec form: node is PID 1 and receives SIGTERM itself (graceful shutdown in main.ts).
-    expect(JSON.parse(cmd!.args)).toEqual(start.trim().split(/\s+/))
+    // The script's `exec` does the same under npm: the shell npm starts becomes node.
+    expect(start).toMatch(/^exec node /)
+    const command = start
+      .replace(/^exec /, '')
+      .trim()
+      .split(/\s+/)
+    expect(JSON.parse(cmd!.args)).toEqual(command)
     expect(find(runtime, 'ENTRYPOINT')).toHaveLength(0)
   })
 
@@ -107,12 +127,29 @@ describe('Dockerfile', () => {
     expect(find(runtime, 'EXPOSE').map((i) => i.args)).toEqual(['8080'])
   })
 
-  it('sets only variables that config.ts knows, besides NODE_ENV and the AWS SDK switch', () => {
+  it('sets only variables that config.ts knows, besides NODE_ENV', () => {
     const known = configVariables()
     const names = find(runtime, 'ENV').flatMap((i) => envNames(i.args))
     expect(names).toEqual(expect.arrayContaining(['DATA_DIR', 'PORT', 'HOST', 'NODE_ENV']))
-    const outside = ['NODE_ENV', 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED']
-    expect(names.filter((n) => !known.has(n) && !outside.includes(n))).toEqual([])
+    expect(names.filter((n) => !known.has(n) && n !== 'NODE_ENV')).toEqual([])
+  })
+})
+
+describe('tsconfig.build.json', () => {
+  it('compiles product code only: no test file lands in dist/ (and the image)', () => {
+    const tsc = new URL('../../node_modules/typescript/bin/tsc', import.meta.url).pathname
+    const root = new URL('../../', import.meta.url).pathname
+    const shown = execFileSync(
+      process.execPath,
+      [tsc, '-p', 'tsconfig.build.json', '--showConfig'],
+      {
+        cwd: root,
+        encoding: 'utf8',
+      },
+    )
+    const files = (JSON.parse(shown) as { files: string[] }).files
+    expect(files).toContain('./src/main.ts')
+    expect(files.filter((f) => !f.startsWith('./src/') || /\.test\.ts$/.test(f))).toEqual([])
   })
 })
 
@@ -145,25 +182,55 @@ describe('compose.yaml', () => {
     expect(compose.services.postgres!.environment!.POSTGRES_PASSWORD).toMatch(
       /^\$\{POSTGRES_PASSWORD:\?[^}]+\}$/,
     )
+    expect(compose.services.garage!.environment!.GARAGE_RPC_SECRET).toMatch(
+      /^\$\{GARAGE_RPC_SECRET:\?[^}]+\}$/,
+    )
   })
 
-  it('starts Satchel once its dependencies are ready and gives it time to shut down', () => {
+  it('pins every image to an explicit version', () => {
+    const images = Object.entries(compose.services)
+      .filter(([, service]) => !service.build)
+      .map(([name, service]) => [name, service.image ?? ''])
+    expect(images.length).toBeGreaterThanOrEqual(3)
+    for (const [name, image] of images) {
+      // A tag after the last '/', naming a version (a digit), never 'latest'.
+      const tag = /:([^/:@]+)(?:@sha256:[0-9a-f]{64})?$/.exec(image!)?.[1] ?? ''
+      expect(tag, `${name}: ${image}`).toMatch(/\d/)
+      expect(tag, `${name}: ${image}`).not.toMatch(/latest/)
+    }
+  })
+
+  it('starts Satchel once its dependencies accept connections, and gives it time to shut down', () => {
     expect(satchel.build).toBeDefined()
     expect(satchel.depends_on).toEqual({
       postgres: { condition: 'service_healthy' },
       redis: { condition: 'service_healthy' },
-      'minio-init': { condition: 'service_completed_successfully' },
+      garage: { condition: 'service_healthy' },
     })
-    for (const name of ['postgres', 'redis', 'minio']) {
-      expect(compose.services[name]!.healthcheck?.test.length).toBeGreaterThan(0)
-    }
-    expect(satchel.stop_grace_period).toBe('30s')
+    // Over TCP: the image's initdb phase serves the Unix socket only.
+    expect(compose.services.postgres!.healthcheck!.test).toEqual(
+      expect.arrayContaining(['pg_isready', '-h', '127.0.0.1']),
+    )
+    expect(compose.services.redis!.healthcheck!.test).toEqual(
+      expect.arrayContaining(['redis-cli', '-h', '127.0.0.1', 'ping']),
+    )
+    expect(compose.services.garage!.healthcheck!.test.length).toBeGreaterThan(0)
+    // The grace main.ts gives in-flight requests, plus its 10 s to let go, fits before SIGKILL.
+    const grace = /SHUTDOWN_GRACE_SECONDS: Int\(\d+, (\d+),/.exec(read('src/config.ts'))
+    expect(grace, 'SHUTDOWN_GRACE_SECONDS default in src/config.ts').not.toBeNull()
+    expect(Number.parseInt(satchel.stop_grace_period ?? '', 10)).toBeGreaterThan(
+      Number(grace![1]) + 10,
+    )
   })
 
-  it('creates the bucket Satchel is configured with', () => {
-    const bucket = satchel.environment!.S3_BUCKET!
-    const init = JSON.stringify(compose.services['minio-init'])
-    expect(init).toContain(`mc mb --ignore-existing local/${bucket}`)
+  it('creates the bucket and key Satchel is configured with', () => {
+    const env = satchel.environment!
+    const garage = compose.services.garage!.environment!
+    expect(garage.GARAGE_DEFAULT_BUCKET).toBe(env.S3_BUCKET)
+    const variable = (value?: string) => /^\$\{(\w+):/.exec(value ?? '')?.[1]
+    expect(variable(garage.GARAGE_DEFAULT_ACCESS_KEY)).toBe(variable(env.S3_ACCESS_KEY_ID))
+    expect(variable(garage.GARAGE_DEFAULT_SECRET_KEY)).toBe(variable(env.S3_SECRET_ACCESS_KEY))
+    expect(env.S3_ENDPOINT).toBe('http://garage:3900')
   })
 })
 

@@ -70,7 +70,7 @@ describe.each(['local', 's3'] as const)('files on the %s driver', (driver) => {
       etag: `"${sha256(data)}"`,
       'accept-ranges': 'bytes',
       'x-content-type-options': 'nosniff',
-      'content-security-policy': 'sandbox',
+      'content-security-policy': "sandbox; default-src 'none'",
       'content-disposition': `attachment; filename="notes.txt"; filename*=UTF-8''notes.txt`,
     })
   })
@@ -97,8 +97,10 @@ describe.each(['local', 's3'] as const)('files on the %s driver', (driver) => {
     expect(res.status).toBe(201)
     expect(res.json()).toMatchObject({ size, sha256: hash.digest('hex') })
     // Client and server share this process: buffering the body anywhere would add ≥ 100 MiB.
-    // On S3, lib-storage holds up to queueSize + 1 parts of 5 MiB and s3rver runs here too.
-    const budgetMiB = driver === 's3' ? 96 : 64
+    // On S3, lib-storage holds up to queueSize + 1 parts of 5 MiB and s3rver runs here too. On
+    // Node 24 spent Buffers wait for a full GC, which V8 starts at ~64 MiB of external memory:
+    // the local driver peaked at +66–75 MiB there (+22–38 MiB on Node 20).
+    const budgetMiB = 96
     expect((peak - before) / 2 ** 20).toBeLessThan(budgetMiB)
   }, 120_000)
 

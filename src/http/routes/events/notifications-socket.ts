@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { AppError } from '../../../errors.js'
 import type { EventBus } from '../../../events/event-bus.js'
@@ -10,6 +10,9 @@ const HEARTBEAT_MS = 30_000
 // A client that lets this much pile up unread is too slow to follow: it is disconnected
 // (1013, try again later) and resyncs through GET /files when it reconnects.
 const MAX_BUFFERED_BYTES = 1024 * 1024
+// RFC 6455 "going away": the server is shutting down, so the client reconnects (to another
+// instance) and resyncs. @fastify/websocket's own preClose would send no code (1005).
+const GOING_AWAY = 1001
 
 class ForbiddenOriginError extends AppError {
   constructor() {
@@ -56,6 +59,12 @@ export function notificationsSocket(
       follow(socket, req.socketUserId!, events)
     },
   )
+}
+
+/** @fastify/websocket's preClose: tells every open socket that this server is going away. */
+export async function closeSocketsGoingAway(this: FastifyInstance) {
+  for (const client of this.websocketServer.clients)
+    client.close(GOING_AWAY, 'server shutting down')
 }
 
 function follow(socket: WebSocket, userId: string, events: EventBus) {

@@ -3,7 +3,7 @@ import { resolveExpiry } from '../../../files/expiry.js'
 import { UnsupportedMediaTypeError } from '../../../files/files-errors.js'
 import type { FilesService } from '../../../files/files-service.js'
 import type { Metrics } from '../../../infra/metrics.js'
-import { uploadParts } from '../../multipart-parts.js'
+import { abandonBody, type UploadLimits, uploadParts } from '../../multipart-parts.js'
 import { bearerAuth } from '../../openapi.js'
 import type { App } from '../../types.js'
 import { ExpiryQuery, FileObject, fileResponse } from './schemas.js'
@@ -11,7 +11,7 @@ import { ExpiryQuery, FileObject, fileResponse } from './schemas.js'
 export function uploadFiles(
   app: App,
   files: FilesService,
-  { maxFileBytes, metrics }: { maxFileBytes: number; metrics: Metrics },
+  { metrics, ...limits }: UploadLimits & { metrics: Metrics },
 ) {
   app.post(
     '/upload',
@@ -34,8 +34,14 @@ export function uploadFiles(
         resolveExpiry({ expiresIn: req.query.expires_in, expiresAt: req.query.expires_at }) ?? null
       const timer = metrics.uploadDuration.startTimer()
       const stored = await files
-        .upload(req.user.id, uploadParts(req, maxFileBytes), expiry)
-        .finally(() => timer({ outcome: reply.statusCode < 400 ? 'stored' : 'failed' }))
+        .upload(req.user.id, uploadParts(req, limits), expiry)
+        .catch((err) => {
+          // The reply's status is not set yet: the error handler sets it after this throws.
+          timer({ outcome: 'failed' })
+          abandonBody(req, reply)
+          throw err
+        })
+      timer({ outcome: 'stored' })
       metrics.uploadBytes.inc(stored.reduce((sum, file) => sum + file.size, 0))
       const items = stored.map((file) => fileResponse(file, files))
       return reply.code(201).send(items.length === 1 ? items[0]! : { items })
