@@ -1,7 +1,25 @@
 import { Type } from '@fastify/type-provider-typebox'
+import type { FileRecord } from '../../../files/files-repository.js'
+import type { ShareRecord } from '../../../shares/shares-repository.js'
 import type { SharesService } from '../../../shares/shares-service.js'
+import type { SharedFile } from '../../pages/share-pages.js'
 import type { App } from '../../types.js'
 import { passwordFromHeader, TokenParams } from './schemas.js'
+
+/** What a link tells whoever may download from it; the same in JSON and on its page. */
+export function sharedFile(
+  share: ShareRecord,
+  file: FileRecord,
+  shares: SharesService,
+): SharedFile {
+  return {
+    name: file.name,
+    size: file.size,
+    content_type: file.content_type,
+    expires_at: share.expires_at?.toISOString() ?? null,
+    downloads_remaining: shares.downloadsRemaining(share, file),
+  }
+}
 
 export function getShareInfo(app: App, shares: SharesService) {
   app.get(
@@ -28,13 +46,7 @@ export function getShareInfo(app: App, shares: SharesService) {
         passwordFromHeader(req),
         req.ip ?? 'unknown',
       )
-      return {
-        name: file.name,
-        size: file.size,
-        content_type: file.content_type,
-        expires_at: share.expires_at?.toISOString() ?? null,
-        downloads_remaining: shares.downloadsRemaining(share, file),
-      }
+      return sharedFile(share, file, shares)
     },
   )
 }
