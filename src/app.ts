@@ -9,6 +9,7 @@ import { registerErrorHandling } from './http/errors.js'
 import { registerAuthenticate } from './http/plugins/authenticate.js'
 import { registerRateLimit } from './http/plugins/rate-limit.js'
 import { registerRequestId, requestIdFrom } from './http/plugins/request-id.js'
+import { registerSecurityHeaders } from './http/plugins/security-headers.js'
 import { createSocketTicket } from './http/routes/events/create-socket-ticket.js'
 import {
   closeSocketsGoingAway,
@@ -29,7 +30,11 @@ import { getDefaultShare } from './http/routes/shares/get-default-share.js'
 import { getShareInfo } from './http/routes/shares/get-share-info.js'
 import { listShares } from './http/routes/shares/list-shares.js'
 import { updateShare } from './http/routes/shares/update-share.js'
+import { changePassword } from './http/routes/users/change-password.js'
+import { deleteAccount } from './http/routes/users/delete-account.js'
+import { deleteSession } from './http/routes/users/delete-session.js'
 import { getMe } from './http/routes/users/get-me.js'
+import { listSessions } from './http/routes/users/list-sessions.js'
 import { loginUser } from './http/routes/users/login-user.js'
 import { logoutUser } from './http/routes/users/logout-user.js'
 import { refreshToken } from './http/routes/users/refresh-token.js'
@@ -64,6 +69,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
   )
   registerRequestId(app)
+  registerSecurityHeaders(app)
   await registerRateLimit(app, {
     perMinute: config.rateLimitPerMinute,
     counter: services.counter,
@@ -80,7 +86,8 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     services.metrics.requestDuration.observe(labels, reply.elapsedTime / 1000)
   })
   registerErrorHandling(app)
-  registerAuthenticate(app, services.accessTokens)
+  registerAuthenticate(app, services.accessTokens, services.sessionGuard)
+  app.addHook('onClose', async () => services.sessionGuard.close())
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -115,12 +122,19 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
       ? [diskSpaceCheck(config.dataDir, config.minFreeDiskBytes)]
       : []),
   ])
-  getMetrics(app, services.metrics, config.metricsToken)
+  getMetrics(app, services.metrics, {
+    token: config.metricsToken,
+    openWithoutToken: !config.databaseUrl,
+  })
   registerUser(app, users, config.authRateLimitPerMinute)
   loginUser(app, users, config.authRateLimitPerMinute)
   refreshToken(app, users)
   logoutUser(app, users)
   getMe(app, users)
+  listSessions(app, services.account)
+  deleteSession(app, services.account)
+  changePassword(app, services.account, config.authRateLimitPerMinute)
+  deleteAccount(app, services.account, config.authRateLimitPerMinute)
   uploadFiles(app, files, {
     maxFileBytes: config.maxUploadBytes,
     idleTimeoutSeconds: config.uploadIdleTimeoutSeconds,

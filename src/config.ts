@@ -59,6 +59,9 @@ const EnvSchema = Type.Object({
   ACCESS_TOKEN_TTL_SECONDS: Int(60, 15 * 60, 24 * 3600),
   REFRESH_TOKEN_TTL_SECONDS: Int(300, 30 * 24 * 3600),
   SIGNED_URL_TTL_SECONDS: Int(60, 3600, 7 * 24 * 3600),
+  REGISTRATION: Type.Optional(
+    Type.Union([Type.Literal('open'), Type.Literal('closed'), Type.Literal('invite')]),
+  ),
 })
 type Env = Static<typeof EnvSchema>
 
@@ -91,7 +94,7 @@ export interface Config {
   allowedOrigins: string[]
   /** Proxy addresses (IPs or CIDRs) whose X-Forwarded-For is believed; none by default. */
   trustProxy: string[]
-  /** When set, GET /metrics needs it as a bearer token. */
+  /** GET /metrics needs it as a bearer token; in production mode, unset refuses every scrape. */
   metricsToken?: string
   /** Undefined only before `resolveSecrets` has run in the embedded mode. */
   jwtSecret?: string
@@ -122,6 +125,8 @@ export interface Config {
   accessTokenTtlSeconds: number
   refreshTokenTtlSeconds: number
   signedUrlTtlSeconds: number
+  /** Who may POST /register: anyone, nobody, or holders of an operator's invite. */
+  registration: 'open' | 'closed' | 'invite'
 }
 
 export class ConfigError extends Error {
@@ -178,6 +183,8 @@ export function parseConfig(source: NodeJS.ProcessEnv): Config {
     accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
     refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
     signedUrlTtlSeconds: e.SIGNED_URL_TTL_SECONDS,
+    // A production deployment opens sign-up on purpose; a local one is for trying things.
+    registration: e.REGISTRATION ?? (e.DATABASE_URL ? 'closed' : 'open'),
   }
 }
 

@@ -5,6 +5,7 @@ export interface DB {
   users: UsersTable
   sessions: SessionsTable
   refresh_tokens: RefreshTokensTable
+  invites: InvitesTable
   files: FilesTable
   shares: SharesTable
 }
@@ -17,6 +18,20 @@ export interface UsersTable {
   /** Null: the DEFAULT_QUOTA_BYTES in force; 0: unlimited (migrations/0012). */
   quota_bytes: number | null
   used_bytes: Generated<number>
+  /** Suspended by the operator: its tokens are refused while set (migrations/0011). */
+  disabled_at: Date | null
+  /** Deleted and hidden; the sweeper removes the row once its files are gone. */
+  deleted_at: Date | null
+}
+
+export interface InvitesTable {
+  id: Generated<string>
+  token_hash: string
+  note: string | null
+  created_at: Generated<Date>
+  expires_at: Date
+  used_at: Date | null
+  used_by: string | null
 }
 
 export interface SessionsTable {
@@ -66,7 +81,8 @@ export interface SharesTable {
   file_id: string
   owner_id: string
   token_hash: string
-  is_default: Generated<boolean>
+  /** The GET /share/:file_id options it was made for; null otherwise (migrations/0010). */
+  request_options: string | null
   expires_at: Date | null
   max_downloads: number | null
   downloads: Generated<number>

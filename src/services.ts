@@ -26,6 +26,9 @@ import { SharesRepository } from './shares/shares-repository.js'
 import { SharesService } from './shares/shares-service.js'
 import type { BlobStore } from './storage/blob-store.js'
 import { AccessTokens } from './users/access-tokens.js'
+import { AccountService } from './users/account-service.js'
+import { ClosedAccountsRepository } from './users/closed-accounts-repository.js'
+import { SessionGuard } from './users/session-guard.js'
 import { SessionsRepository } from './users/sessions-repository.js'
 import { SocketTickets } from './users/socket-tickets.js'
 import { UsersRepository } from './users/users-repository.js'
@@ -81,16 +84,37 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
     deleteTimeoutMs: BLOB_DELETE_TIMEOUT_MS,
   })
 
+  // Share links and signed URLs read files through this cache: a hidden file must leave it.
+  const forgetFiles = async (ids: string[]) => {
+    if (ids.length > 0) await fileCache.invalidate(...ids)
+  }
+  const usersRepository = new UsersRepository(db)
+  const sessionsRepository = new SessionsRepository(db)
+  const closedAccounts = new ClosedAccountsRepository(db)
+  const sessionGuard = new SessionGuard({ sessions: sessionsRepository, events })
+  const quotas = new QuotaRepository(db, config.defaultQuotaBytes)
   const users = new UsersService({
-    users: new UsersRepository(db),
-    sessions: new SessionsRepository(db),
+    users: usersRepository,
+    quotas,
+    sessions: sessionsRepository,
     accessTokens,
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
     loginAttempts: wrongPasswords('login'),
+    registration: config.registration,
+    revocations: sessionGuard,
+  })
+  const account = new AccountService({
+    users: usersRepository,
+    sessions: sessionsRepository,
+    closedAccounts,
+    auth: users,
+    revocations: sessionGuard,
+    refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
+    onFilesHidden: forgetFiles,
   })
   const files = new FilesService({
     files: filesRepository,
-    quotas: new QuotaRepository(db, config.defaultQuotaBytes),
+    quotas,
     purger,
     uploadLeaseMs: config.uploadGraceSeconds * 1000,
     purgeWaitMs: PURGE_WAIT_MS,
@@ -126,6 +150,11 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
         ),
       )
     },
+    finishClosedAccounts: async (limit) => {
+      const { hiddenFiles, removedUsers } = await closedAccounts.finish(limit)
+      await forgetFiles(hiddenFiles)
+      return removedUsers
+    },
   })
   metrics.observedCounter(
     'satchel_sweeper_items_total',
@@ -136,7 +165,19 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
     }),
   )
   const tickets = new SocketTickets(config.jwtSecret, counter)
-  return { accessTokens, counter, metrics, users, files, shares, sweeper, tickets, events }
+  return {
+    accessTokens,
+    counter,
+    metrics,
+    users,
+    account,
+    sessionGuard,
+    files,
+    shares,
+    sweeper,
+    tickets,
+    events,
+  }
 }
 
 export type Services = ReturnType<typeof buildServices>

@@ -235,6 +235,7 @@ export async function startSatchel(
     JWT_SECRET: randomBytes(48).toString('base64'),
     DATA_DIR: dataDir,
     STORAGE_DRIVER: 'local',
+    REGISTRATION: 'open',
     ...env,
   })
   cleanups.push(() => stopChild(child).then(() => exited))

@@ -6,6 +6,8 @@ export const USER_EVENT_TYPES = [
   'file.deleted',
   'file.expired',
   'share.downloaded',
+  // A session or the whole account lost its access: sockets close, guards forget verdicts.
+  'access.revoked',
 ] as const
 
 export type UserEventType = (typeof USER_EVENT_TYPES)[number]

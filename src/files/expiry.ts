@@ -1,6 +1,6 @@
 import { InvalidExpiryError } from './files-errors.js'
 
-const MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600
+export const MAX_LIFETIME_SECONDS = 10 * 365 * 24 * 3600
 
 /** Turns the `expires_in` (seconds) / `expires_at` (ISO time) pair a client sends into a date. */
 export function resolveExpiry(input: {

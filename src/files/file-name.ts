@@ -1,4 +1,4 @@
-import { InvalidFileNameError } from './files-errors.js'
+import { InvalidFileNameError, InvalidUploadError } from './files-errors.js'
 
 const MAX_NAME_BYTES = 255
 // C0/C1 controls, and the bidirectional overrides that make "exe.txt" display as "txt.exe".
@@ -10,7 +10,9 @@ const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2
  * keys are generated), but it must still be one harmless segment: no separators, no
  * control or direction-override characters, at most 255 bytes of UTF-8.
  */
-export function normalizeFileName(raw: string): string {
+export function normalizeFileName(raw: string | undefined): string {
+  // A multipart part without a filename reaches us with none, whatever the parser's types say.
+  if (raw === undefined) throw missingFileName()
   const name = raw.normalize('NFC').trim()
   if (name === '') throw new InvalidFileNameError('it is empty')
   if (name === '.' || name === '..') throw new InvalidFileNameError('it is a relative path')
@@ -20,4 +22,14 @@ export function normalizeFileName(raw: string): string {
     throw new InvalidFileNameError(`it is longer than ${MAX_NAME_BYTES} bytes`)
   }
   return name
+}
+
+/**
+ * A part named "file" without a filename is refused rather than given a made-up name: a
+ * client that sends one has most likely sent a form field where it meant a file.
+ */
+export function missingFileName(): InvalidUploadError {
+  return new InvalidUploadError(
+    'The part "file" needs a filename (Content-Disposition: form-data; name="file"; filename="…")',
+  )
 }

@@ -11,7 +11,7 @@ import { detectContentType, HeadSniffer } from './content-type.js'
 import { resolveExpiry } from './expiry.js'
 import type { FileCache } from './file-cache.js'
 import type { FileListCache } from './file-list-cache.js'
-import { normalizeFileName } from './file-name.js'
+import { missingFileName, normalizeFileName } from './file-name.js'
 import type { FileFilters, SortKey, SortOrder } from './file-search.js'
 import {
   FileNotFoundError,
@@ -308,6 +308,7 @@ export class FilesService {
       return resolveExpiry({ expiresIn: Number.isNaN(seconds) ? -1 : seconds })
     }
     if (field.name === 'expires_at') return resolveExpiry({ expiresAt: field.value })
+    if (field.name === 'file') throw missingFileName()
     throw new InvalidUploadError(
       `Unknown field "${field.name}"; expected "file", "expires_in" or "expires_at"`,
     )

@@ -26,33 +26,20 @@ export async function sendFile(
   open: (range?: ByteRange) => Promise<Readable>,
   reserve?: ReserveBody,
 ) {
-  const etag = `"${file.sha256}"`
-  reply.headers({
-    etag,
-    'last-modified': file.updated_at.toUTCString(),
-    'accept-ranges': 'bytes',
-    'cache-control': 'private, no-cache',
-    'content-disposition': contentDisposition(file.name),
-    'x-content-type-options': 'nosniff',
-    'content-security-policy': 'sandbox',
-  })
-  if (etagMatches(req.headers['if-none-match'], etag)) return reply.code(304).send()
-
-  const ifRange = req.headers['if-range']
-  const range = ifRange && ifRange !== etag ? undefined : parseRange(req.headers.range, file.size)
-  if (range === 'unsatisfiable') throw new RangeNotSatisfiableError(file.size)
-  reply.type(file.content_type)
-  if (range) {
-    reply
-      .code(206)
-      .header('content-range', `bytes ${range.start}-${range.end}/${file.size}`)
-      .header('content-length', range.end - range.start + 1)
-  } else {
-    reply.header('content-length', file.size)
+  const cached = validators(file)
+  if (etagMatches(req.headers['if-none-match'], cached.etag)) {
+    return reply.code(304).headers(cached).send()
   }
-  if (req.method === 'HEAD') return reply.send()
-  if (!reserve) return reply.send(await open(range))
+  const ifRange = req.headers['if-range']
+  const range =
+    ifRange && ifRange !== cached.etag ? undefined : parseRange(req.headers.range, file.size)
+  if (range === 'unsatisfiable') throw new RangeNotSatisfiableError(file.size)
 
+  if (req.method === 'HEAD') return describe(reply, file, range).send()
+  if (!reserve) {
+    const body = await open(range)
+    return describe(reply, file, range).send(body)
+  }
   const settle = await reserve(range ? range.end - range.start + 1 : file.size)
   let body: Readable
   try {
@@ -61,7 +48,35 @@ export async function sendFile(
     await settle(0, false).catch((e) => logUnsettled(req.log, e))
     throw err
   }
-  return reply.send(metered(body, reply.raw, settle, req.log))
+  return describe(reply, file, range).send(metered(body, reply.raw, settle, req.log))
+}
+
+/** What a 304 repeats of the 200 it stands for. */
+function validators(file: FileRecord) {
+  return {
+    etag: `"${file.sha256}"`,
+    'last-modified': file.updated_at.toUTCString(),
+    'cache-control': 'private, no-cache',
+  }
+}
+
+/**
+ * The headers of the file's bytes, set only once the bytes are sure to follow: an error
+ * response must not look like the file, nor be saved as it.
+ */
+function describe(reply: FastifyReply, file: FileRecord, range: ByteRange | undefined) {
+  reply.headers({
+    ...validators(file),
+    'accept-ranges': 'bytes',
+    'content-disposition': contentDisposition(file.name),
+    'content-security-policy': "sandbox; default-src 'none'",
+  })
+  reply.type(file.content_type)
+  if (!range) return reply.header('content-length', file.size)
+  return reply
+    .code(206)
+    .header('content-range', `bytes ${range.start}-${range.end}/${file.size}`)
+    .header('content-length', range.end - range.start + 1)
 }
 
 /**

@@ -13,6 +13,7 @@ export interface SweepCounts {
   expiredShares: number
   orphanBlobs: number
   stalePartials: number
+  removedAccounts: number
 }
 
 export interface SweeperDeps {
@@ -26,6 +27,11 @@ export interface SweeperDeps {
   uploadGraceSeconds: number
   /** Called with the files a batch expired, once they are hidden (cache, notifications). */
   onFilesExpired: (files: MarkedFile[]) => Promise<void>
+  /**
+   * Removes up to `limit` deleted accounts whose files are gone; returns how many. Runs after
+   * the purge, so an account deleted before a sweep leaves nothing once that sweep is done.
+   */
+  finishClosedAccounts: (limit: number) => Promise<number>
 }
 
 // Listing a whole store is costly (S3 bills per LIST): look for orphans once an hour-ish.
@@ -39,6 +45,7 @@ const zero = (): SweepCounts => ({
   expiredShares: 0,
   orphanBlobs: 0,
   stalePartials: 0,
+  removedAccounts: 0,
 })
 
 /**
@@ -112,6 +119,11 @@ export class Sweeper {
       counts.failedBlobDeletes += failed
       // Failed rows stay claimable; stop this step rather than spin on them until the deadline.
       return failed > 0 ? 0 : purged.length
+    })
+    await drain(async () => {
+      const n = await this.deps.finishClosedAccounts(batchSize)
+      counts.removedAccounts += n
+      return n
     })
     await drain(async () => {
       const n = await shares.deleteExpired(batchSize)

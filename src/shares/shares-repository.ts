@@ -8,7 +8,8 @@ export interface NewShare {
   fileId: string
   ownerId: string
   tokenHash: string
-  isDefault: boolean
+  /** The GET /share/:file_id options the link is made for; null for any other link. */
+  requestOptions: string | null
   expiresAt: Date | null
   maxDownloads: number | null
   passwordHash: string | null
@@ -23,33 +24,53 @@ export interface ShareChanges {
 export class SharesRepository {
   constructor(private readonly db: Kysely<DB>) {}
 
-  /** Inserts the share; for a default share that lost a race, returns the existing one. */
-  async insert(share: NewShare): Promise<ShareRecord> {
-    const inserted = await this.db
+  /**
+   * Inserts the share; undefined when the file already has a link for the same request
+   * options (a concurrent GET /share/:file_id made it first).
+   */
+  insert(share: NewShare): Promise<ShareRecord | undefined> {
+    return this.db
       .insertInto('shares')
       .values({
         id: share.id,
         file_id: share.fileId,
         owner_id: share.ownerId,
         token_hash: share.tokenHash,
-        is_default: share.isDefault,
+        request_options: share.requestOptions,
         expires_at: share.expiresAt,
         max_downloads: share.maxDownloads,
         password_hash: share.passwordHash,
       })
-      .onConflict((oc) => oc.column('file_id').where('is_default', '=', true).doNothing())
+      .onConflict((oc) =>
+        oc
+          .columns(['file_id', 'request_options'])
+          .where('request_options', 'is not', null)
+          .doNothing(),
+      )
       .returningAll()
       .executeTakeFirst()
-    return inserted ?? (await this.findDefault(share.fileId))!
   }
 
-  findDefault(fileId: string): Promise<ShareRecord | undefined> {
+  findByRequest(fileId: string, requestOptions: string): Promise<ShareRecord | undefined> {
     return this.db
       .selectFrom('shares')
       .selectAll()
       .where('file_id', '=', fileId)
-      .where('is_default', '=', true)
+      .where('request_options', '=', requestOptions)
       .executeTakeFirst()
+  }
+
+  /**
+   * Stops handing the link out for its request options, so a new one can take its place.
+   * Conditional, so of concurrent callers that found it unusable only one changes anything.
+   */
+  async retire(id: string, requestOptions: string): Promise<void> {
+    await this.db
+      .updateTable('shares')
+      .set({ request_options: null })
+      .where('id', '=', id)
+      .where('request_options', '=', requestOptions)
+      .execute()
   }
 
   listForFile(ownerId: string, fileId: string): Promise<ShareRecord[]> {

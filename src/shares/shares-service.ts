@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { TooManyAttemptsError } from '../errors.js'
+import { ServiceUnavailableError, TooManyAttemptsError } from '../errors.js'
 import { type EventBus, newEvent } from '../events/event-bus.js'
 import { resolveExpiry } from '../files/expiry.js'
 import type { FileCache } from '../files/file-cache.js'
@@ -29,6 +29,27 @@ export type SettleDownload = (sent: number, complete: boolean) => Promise<void>
 /** A link may serve max_downloads copies' worth of bytes; an empty file counts as one byte. */
 const budget = (maxDownloads: number, file: FileRecord) => maxDownloads * Math.max(file.size, 1)
 
+/** Why a link can serve no more, if it cannot. */
+function goneReason(share: ShareRecord, file: FileRecord): 'expired' | 'exhausted' | undefined {
+  if (share.expires_at && share.expires_at.getTime() <= Date.now()) return 'expired'
+  if (share.max_downloads !== null && share.bytes_reserved >= budget(share.max_downloads, file))
+    return 'exhausted'
+  return undefined
+}
+
+/** The options of a GET /share/:file_id request in one canonical text; '' for none. */
+function requestOptions({ expiresIn, maxDownloads }: ShareOptions): string {
+  const parts: string[] = []
+  if (expiresIn !== undefined) parts.push(`expires_in=${expiresIn}`)
+  if (maxDownloads !== undefined && maxDownloads !== null)
+    parts.push(`max_downloads=${maxDownloads}`)
+  return parts.join('&')
+}
+
+// Each round that does not return lost to a link another request made in the meantime,
+// which is usable, so the next round finds it; the bound only guards against a surprise.
+const MAX_FIND_OR_CREATE_ROUNDS = 3
+
 export interface SharesServiceDeps {
   shares: SharesRepository
   files: FileCache
@@ -41,21 +62,34 @@ export interface SharesServiceDeps {
 export class SharesService {
   constructor(private readonly deps: SharesServiceDeps) {}
 
-  /** The file's default link, created on first request; or a new link when options are given. */
+  /**
+   * The link GET /share/:file_id hands out, safe to repeat: the one an earlier GET made for
+   * the same options (expires_in, max_downloads; none for the file's default link) while it
+   * can still serve, else a new one. A link that expired or ran out is retired (it stays
+   * listed, and its owner may still extend it) and replaced. The unique index on
+   * (file_id, request_options) makes concurrent callers agree on one link.
+   */
   async getOrCreateDefault(
     ownerId: string,
     fileId: string,
-    options: ShareOptions,
-  ): Promise<ShareRecord> {
-    const hasOptions = options.expiresIn !== undefined || options.maxDownloads !== undefined
-    if (hasOptions) return this.create(ownerId, fileId, options)
-    await this.ownedFile(ownerId, fileId)
-    return (await this.deps.shares.findDefault(fileId)) ?? this.insert(ownerId, fileId, {}, true)
+    options: Pick<ShareOptions, 'expiresIn' | 'maxDownloads'>,
+  ): Promise<{ share: ShareRecord; created: boolean }> {
+    const file = await this.ownedFile(ownerId, fileId)
+    const key = requestOptions(options)
+    for (let round = 0; round < MAX_FIND_OR_CREATE_ROUNDS; round++) {
+      const found = await this.deps.shares.findByRequest(fileId, key)
+      if (found && !goneReason(found, file)) return { share: found, created: false }
+      if (found) await this.deps.shares.retire(found.id, key)
+      const made = await this.insert(ownerId, fileId, options, key)
+      if (made) return { share: made, created: true }
+    }
+    throw new ServiceUnavailableError('The link changed while it was being made; retry')
   }
 
   async create(ownerId: string, fileId: string, options: ShareOptions): Promise<ShareRecord> {
     await this.ownedFile(ownerId, fileId)
-    return this.insert(ownerId, fileId, options, false)
+    // Only links made for request options can conflict; this one always goes in.
+    return (await this.insert(ownerId, fileId, options, null))!
   }
 
   async list(ownerId: string, fileId: string): Promise<ShareRecord[]> {
@@ -80,8 +114,9 @@ export class SharesService {
 
   /**
    * The share and file behind a public token, after every read-time check: the link exists,
-   * its file is visible, it has not expired or run out, and the password (if any) is right.
-   * `client` identifies the caller (an IP) for the wrong-password limit.
+   * the password (if any) is right, its file is visible, and it has not expired or run out.
+   * The password comes first: a protected link tells nothing of its state to someone who
+   * does not know it. `client` identifies the caller (an IP) for the wrong-password limit.
    */
   async open(
     token: string,
@@ -89,13 +124,12 @@ export class SharesService {
     client: string,
   ): Promise<{ share: ShareRecord; file: FileRecord }> {
     const share = await this.deps.shares.findByTokenHash(this.deps.tokens.hash(token))
-    const file = share && (await this.deps.files.findVisibleById(share.file_id))
-    if (!share || !file) throw new ShareNotFoundError()
-    if (share.expires_at && share.expires_at.getTime() <= Date.now())
-      throw new ShareGoneError('expired')
-    if (share.max_downloads !== null && share.bytes_reserved >= budget(share.max_downloads, file))
-      throw new ShareGoneError('exhausted')
+    if (!share) throw new ShareNotFoundError()
     if (share.password_hash) await this.checkPassword(share, password, `${share.id}:${client}`)
+    const file = await this.deps.files.findVisibleById(share.file_id)
+    if (!file) throw new ShareNotFoundError()
+    const gone = goneReason(share, file)
+    if (gone) throw new ShareGoneError(gone)
     return { share, file }
   }
 
@@ -159,14 +193,19 @@ export class SharesService {
     if (!attempt.passed) throw new SharePasswordError(true)
   }
 
-  private async insert(ownerId: string, fileId: string, options: ShareOptions, isDefault: boolean) {
+  private async insert(
+    ownerId: string,
+    fileId: string,
+    options: ShareOptions,
+    requestKey: string | null,
+  ) {
     const id = randomUUID()
     return this.deps.shares.insert({
       id,
       fileId,
       ownerId,
       tokenHash: this.deps.tokens.hash(this.deps.tokens.tokenFor(id)),
-      isDefault,
+      requestOptions: requestKey,
       expiresAt: resolveExpiry(options) ?? null,
       maxDownloads: options.maxDownloads ?? null,
       passwordHash: (await this.passwordHash(options.password)) ?? null,

@@ -1,8 +1,9 @@
 import { AppError } from '../errors.js'
 
+/** The key stays on the error, for the log; a client is never told where bytes are kept. */
 export class BlobNotFoundError extends AppError {
-  constructor(key: string) {
-    super('blob_not_found', 404, `No stored content for ${key}`)
+  constructor(readonly key: string) {
+    super('blob_not_found', 404, "The file's content is missing")
   }
 }
 

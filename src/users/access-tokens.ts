@@ -45,6 +45,8 @@ export class AccessTokens {
   }
 
   async verify(token: string): Promise<AccessClaims> {
+    // Before the memo too, which is keyed by the text that verified.
+    if (!isCanonical(token)) throw new NotAuthenticatedError('The access token is invalid')
     const known = this.verified.get(token)
     if (known && known.expiresAt > Date.now()) return known.claims
     const { claims, expiresAt } = await this.verifySignature(token)
@@ -76,4 +78,21 @@ export class AccessTokens {
       )
     }
   }
+}
+
+/**
+ * Whether the token is the one spelling of its bytes: three unpadded base64url segments that
+ * re-encode to themselves. jose decodes a padded segment, or one whose unused trailing bits
+ * differ, to the same bytes, so `${token}=` would otherwise verify as the token itself.
+ */
+function isCanonical(token: string): boolean {
+  const segments = token.split('.')
+  return (
+    segments.length === 3 &&
+    segments.every(
+      (segment) =>
+        /^[\w-]+$/.test(segment) &&
+        Buffer.from(segment, 'base64url').toString('base64url') === segment,
+    )
+  )
 }

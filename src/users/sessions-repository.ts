@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import type { DB } from '../schema.js'
 
 export interface NewSession {
@@ -45,17 +45,80 @@ export class SessionsRepository {
   lockSessionOf(tokenHash: string) {
     return this.db
       .selectFrom('sessions')
-      .select(['id', 'user_id', 'revoked_at'])
+      .innerJoin('users', 'users.id', 'sessions.user_id')
+      .select([
+        'sessions.id',
+        'sessions.user_id',
+        'sessions.revoked_at',
+        'users.disabled_at',
+        'users.deleted_at',
+      ])
       .where(
-        'id',
+        'sessions.id',
         '=',
         this.db
           .selectFrom('refresh_tokens')
           .select('session_id')
           .where('token_hash', '=', tokenHash),
       )
-      .forUpdate()
+      .forUpdate('sessions')
       .executeTakeFirst()
+  }
+
+  /** What decides whether a session's access tokens still work; undefined if it is gone. */
+  state(sessionId: string) {
+    return this.db
+      .selectFrom('sessions')
+      .innerJoin('users', 'users.id', 'sessions.user_id')
+      .select(['sessions.user_id', 'sessions.revoked_at', 'users.disabled_at', 'users.deleted_at'])
+      .where('sessions.id', '=', sessionId)
+      .executeTakeFirst()
+  }
+
+  /**
+   * One page of a user's sessions not revoked and used since `activeSince` (older ones have
+   * no refresh token left that works), newest first, after the cursor's (created_at, id).
+   */
+  listLive(
+    userId: string,
+    activeSince: Date,
+    page: { limit: number; after?: { createdAt: Date; id: string } },
+  ) {
+    // In milliseconds, as the cursor carries them (timestamptz keeps microseconds).
+    const created = sql<Date>`date_trunc('milliseconds', created_at)`
+    let query = this.db
+      .selectFrom('sessions')
+      .select(['id', 'user_agent', 'ip', 'created_at', 'last_used_at'])
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .where('last_used_at', '>', activeSince)
+    const { after } = page
+    if (after)
+      query = query.where(sql<boolean>`(${created}, id) < (${after.createdAt}, ${after.id})`)
+    return query.orderBy(created, 'desc').orderBy('id', 'desc').limit(page.limit).execute()
+  }
+
+  /** Revokes one of the user's sessions; false if the user has no session with this id. */
+  async revokeOwn(userId: string, sessionId: string): Promise<boolean> {
+    const rows = await this.db
+      .updateTable('sessions')
+      .set((eb) => ({ revoked_at: eb.fn.coalesce('revoked_at', eb.val(new Date())) }))
+      .where('id', '=', sessionId)
+      .where('user_id', '=', userId)
+      .returning('id')
+      .execute()
+    return rows.length > 0
+  }
+
+  /** Revokes every session of the user; each UPDATE waits for a rotation in flight, as revoke(). */
+  async revokeAllOf(userId: string): Promise<number> {
+    const result = await this.db
+      .updateTable('sessions')
+      .set({ revoked_at: new Date() })
+      .where('user_id', '=', userId)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst()
+    return Number(result.numUpdatedRows)
   }
 
   /** Marks the session used now; call it with the session locked. */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { DestinationStream } from 'pino'
 import { buildApp } from '../../src/app.js'
 import { type Config, parseConfig } from '../../src/config.js'
 import type { App } from '../../src/http/types.js'
@@ -27,6 +28,8 @@ export interface TestApp {
 export interface TestAppWrappers {
   store?: (store: BlobStore) => BlobStore
   database?: (database: Database<DB>) => Database<DB>
+  /** Where the app's log goes instead of stdout, to read it back. */
+  logTo?: DestinationStream
 }
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789'
@@ -54,7 +57,7 @@ export async function buildTestApp(
     ...(testDb ? { DATABASE_URL: testDb.url } : {}),
     ...env,
   })
-  const logger = createLogger(config.logLevel)
+  const logger = createLogger(config.logLevel, wrap.logTo)
   let queries = 0
   const deps = await openDependencies(config, logger, { onQuery: () => queries++ })
   if (wrap.store) deps.store = wrap.store(deps.store)

@@ -111,5 +111,7 @@ describe.each(['local', 's3'] as const)('storage quotas on the %s driver', (driv
     const { used, files } = await account(user)
     expect(files.map((f) => f.size)).toEqual([3 * MiB + 5])
     expect(used).toBe(3 * MiB + 5)
+    const me = await t.app.inject({ url: '/me', headers: user.auth })
+    expect(me.json()).toMatchObject({ used_bytes: 3 * MiB + 5, quota_bytes: QUOTA })
   })
 })

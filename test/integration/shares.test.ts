@@ -46,7 +46,7 @@ describe.each(['local', 's3'] as const)('share links on the %s driver', (driver)
   it('GET /share/:file_id returns the same default link every time, creating it once', async () => {
     const file = await newFile()
     const first = await t.app.inject({ url: `/share/${file.id}`, headers: as(alice) })
-    expect(first.statusCode).toBe(200)
+    expect(first.statusCode).toBe(201)
     const share = first.json<Share>()
     expect(share).toMatchObject({
       file_id: file.id,
@@ -77,7 +77,7 @@ describe.each(['local', 's3'] as const)('share links on the %s driver', (driver)
     expect(res.headers).toMatchObject({
       etag: `"${file.sha256}"`,
       'x-content-type-options': 'nosniff',
-      'content-security-policy': 'sandbox',
+      'content-security-policy': "sandbox; default-src 'none'",
       'accept-ranges': 'bytes',
     })
     expect(res.headers['content-disposition']).toContain('filename="shared.txt"')

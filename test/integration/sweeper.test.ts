@@ -47,6 +47,7 @@ describe.each(['local', 's3'] as const)('the sweeper on the %s driver', (driver)
       maxSweepSeconds: 30,
       uploadGraceSeconds: 60,
       onFilesExpired: async () => {},
+      finishClosedAccounts: async () => 0,
     })
 
   it("deletes an expired file's blob, row and links, and leaves live files alone", async () => {

@@ -24,7 +24,8 @@ function claims(overrides: Record<string, unknown> = {}) {
     iss: 'satchel',
     aud: 'satchel-api',
     sub: user.id,
-    sid: 'x',
+    // The user's real session: a token of a session that does not exist is refused.
+    sid: JSON.parse(Buffer.from(user.accessToken.split('.')[1]!, 'base64url').toString()).sid,
     jti: 'j',
     iat: now,
     exp: now + 60,

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { NotAuthenticatedError } from '../../errors.js'
 import type { AccessClaims, AccessTokens } from '../../users/access-tokens.js'
+import type { SessionGuard } from '../../users/session-guard.js'
 
 /**
  * The request's bearer token, verified at most once per request (the rate limiter reads it
@@ -21,11 +22,17 @@ export function verifiedClaims(
 }
 
 /** Adds `app.authenticate`, the onRequest hook that every owner-only route uses. */
-export function registerAuthenticate(app: FastifyInstance, accessTokens: AccessTokens) {
+export function registerAuthenticate(
+  app: FastifyInstance,
+  accessTokens: AccessTokens,
+  sessionGuard: SessionGuard,
+) {
   app.decorateRequest('user', null as never)
   app.decorateRequest('accessClaims', null)
   app.decorate('authenticate', async (req: FastifyRequest) => {
     const claims = await verifiedClaims(req, accessTokens)
+    // After the signature: a revoked session or a disabled or deleted user is refused.
+    await sessionGuard.check(claims)
     req.user = { id: claims.userId, sessionId: claims.sessionId }
   })
 }

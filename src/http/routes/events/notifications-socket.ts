@@ -75,7 +75,12 @@ function follow(socket: WebSocket, userId: string, events: EventBus) {
     }
     socket.send(JSON.stringify(message))
   }
-  const unsubscribe = events.subscribe(userId, ({ user_id: _, ...event }) => send(event))
+  const unsubscribe = events.subscribe(userId, ({ user_id: _, ...event }) => {
+    send(event)
+    // Tickets name the user, not the session: any revocation ends the user's sockets, and
+    // only a client whose token still works gets a ticket to reconnect (1008: policy).
+    if (event.type === 'access.revoked') socket.close(1008, 'access revoked')
+  })
   let alive = true
   socket.on('pong', () => {
     alive = true

@@ -2,6 +2,7 @@ import { type Static, Type } from '@fastify/type-provider-typebox'
 import { parseTypeFilter, TYPE_CATEGORIES } from '../../../files/file-search.js'
 import type { FilePage, FilesService } from '../../../files/files-service.js'
 import { bearerAuth } from '../../openapi.js'
+import { SafeInteger } from '../../safe-integer.js'
 import type { App } from '../../types.js'
 import { FileObject, fileResponse } from './schemas.js'
 
@@ -21,13 +22,13 @@ const ListQuery = Type.Object({
   ),
   uploaded_after: Type.Optional(Type.String({ format: 'date-time' })),
   uploaded_before: Type.Optional(Type.String({ format: 'date-time' })),
-  min_size: Type.Optional(Type.Integer({ minimum: 0 })),
-  max_size: Type.Optional(Type.Integer({ minimum: 0 })),
+  min_size: Type.Optional(SafeInteger({ minimum: 0, description: 'Bytes' })),
+  max_size: Type.Optional(SafeInteger({ minimum: 0, description: 'Bytes' })),
   sort: Type.Union([Type.Literal('created_at'), Type.Literal('name'), Type.Literal('size')], {
     default: 'created_at',
   }),
   order: Type.Union([Type.Literal('asc'), Type.Literal('desc')], { default: 'desc' }),
-  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
+  limit: SafeInteger({ minimum: 1, maximum: 1000, default: 50 }),
   cursor: Type.Optional(Type.String({ maxLength: 1024 })),
 })
 

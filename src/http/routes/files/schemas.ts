@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox'
 import type { FileRecord } from '../../../files/files-repository.js'
 import type { FilesService } from '../../../files/files-service.js'
+import { ExpiresIn } from '../../safe-integer.js'
 
 export const FileObject = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -17,9 +18,7 @@ export const FileObject = Type.Object({
 export const FileParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 
 export const ExpiryQuery = {
-  expires_in: Type.Optional(
-    Type.Integer({ minimum: 1, description: 'Seconds until the file is deleted' }),
-  ),
+  expires_in: Type.Optional(ExpiresIn),
   expires_at: Type.Optional(
     Type.String({ format: 'date-time', description: 'When the file is deleted' }),
   ),

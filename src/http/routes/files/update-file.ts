@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox'
 import type { FilesService } from '../../../files/files-service.js'
 import { bearerAuth } from '../../openapi.js'
+import { ExpiresIn } from '../../safe-integer.js'
 import type { App } from '../../types.js'
 import { FileObject, FileParams, fileResponse } from './schemas.js'
 
@@ -17,7 +18,7 @@ export function updateFile(app: App, files: FilesService) {
         body: Type.Object(
           {
             name: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
-            expires_in: Type.Optional(Type.Integer({ minimum: 1 })),
+            expires_in: Type.Optional(ExpiresIn),
             expires_at: Type.Optional(
               Type.Union([Type.String({ format: 'date-time' }), Type.Null()], {
                 description: 'null removes the expiry',

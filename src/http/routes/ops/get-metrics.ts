@@ -4,8 +4,23 @@ import type { Metrics } from '../../../infra/metrics.js'
 import { bearerToken } from '../../plugins/authenticate.js'
 import type { App } from '../../types.js'
 
-/** Prometheus metrics; with METRICS_TOKEN set, only for `Authorization: Bearer <token>`. */
-export function getMetrics(app: App, metrics: Metrics, token: string | undefined) {
+export interface MetricsAccess {
+  /** METRICS_TOKEN: when set, scrapes need `Authorization: Bearer <token>`. */
+  token?: string
+  /** Whether, without a token, anyone may scrape: only in the embedded mode. */
+  openWithoutToken: boolean
+}
+
+/**
+ * Prometheus metrics. They name routes, rates, failures and load, so a deployment in
+ * production mode (DATABASE_URL set) serves them only for METRICS_TOKEN, and refuses every
+ * scrape until one is set rather than publish them.
+ */
+export function getMetrics(app: App, metrics: Metrics, access: MetricsAccess) {
+  const { token, openWithoutToken } = access
+  if (!token && !openWithoutToken) {
+    app.log.warn('METRICS_TOKEN is not set: GET /metrics answers 401 until it is')
+  }
   app.get(
     '/metrics',
     {
@@ -13,7 +28,11 @@ export function getMetrics(app: App, metrics: Metrics, token: string | undefined
       schema: { tags: ['operations'], summary: 'Prometheus metrics' },
     },
     async (req, reply) => {
-      if (token && !sameSecret(bearerToken(req) ?? '', token)) throw new NotAuthenticatedError()
+      if (token ? !sameSecret(bearerToken(req) ?? '', token) : !openWithoutToken) {
+        throw new NotAuthenticatedError(
+          token ? undefined : 'Set METRICS_TOKEN to scrape metrics in production mode',
+        )
+      }
       return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics())
     },
   )

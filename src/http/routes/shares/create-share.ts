@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox'
 import type { SharesService } from '../../../shares/shares-service.js'
 import { bearerAuth } from '../../openapi.js'
+import { ExpiresIn } from '../../safe-integer.js'
 import type { App } from '../../types.js'
 import { FileParams } from '../files/schemas.js'
 import { MaxDownloads, ShareObject, SharePassword, shareResponse } from './schemas.js'
@@ -17,7 +18,7 @@ export function createShare(app: App, shares: SharesService) {
         params: FileParams,
         body: Type.Object(
           {
-            expires_in: Type.Optional(Type.Integer({ minimum: 1 })),
+            expires_in: Type.Optional(ExpiresIn),
             password: Type.Optional(SharePassword),
             max_downloads: Type.Optional(MaxDownloads),
           },

@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox'
 import type { SharesService } from '../../../shares/shares-service.js'
 import { bearerAuth } from '../../openapi.js'
+import { ExpiresIn } from '../../safe-integer.js'
 import type { App } from '../../types.js'
 import { FileIdParams, MaxDownloads, ShareObject, shareResponse } from './schemas.js'
 
@@ -11,23 +12,25 @@ export function getDefaultShare(app: App, shares: SharesService) {
       onRequest: app.authenticate,
       schema: {
         tags: ['shares'],
-        summary: "The file's public link (created on first call); with options, a new link",
+        summary: "The file's public link for these options: found (200) or created (201)",
+        description:
+          'Safe to repeat: the same expires_in and max_downloads give the link an earlier call made for them, while it has not expired or run out; otherwise a new one. POST /files/:id/shares always makes a new link.',
         security: bearerAuth,
         params: FileIdParams,
         querystring: Type.Object({
-          expires_in: Type.Optional(Type.Integer({ minimum: 1 })),
+          expires_in: Type.Optional(ExpiresIn),
           max_downloads: Type.Optional(MaxDownloads),
         }),
-        response: { 200: ShareObject },
+        response: { 200: ShareObject, 201: ShareObject },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const { expires_in, max_downloads } = req.query
-      const share = await shares.getOrCreateDefault(req.user.id, req.params.file_id, {
+      const { share, created } = await shares.getOrCreateDefault(req.user.id, req.params.file_id, {
         expiresIn: expires_in,
         maxDownloads: max_downloads,
       })
-      return shareResponse(share, shares)
+      return reply.code(created ? 201 : 200).send(shareResponse(share, shares))
     },
   )
 }

@@ -2,6 +2,7 @@ import { Type } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import type { ShareRecord } from '../../../shares/shares-repository.js'
 import type { SharesService } from '../../../shares/shares-service.js'
+import { SafeInteger } from '../../safe-integer.js'
 
 export const ShareObject = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -18,7 +19,9 @@ export const ShareParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
 export const FileIdParams = Type.Object({ file_id: Type.String({ format: 'uuid' }) })
 export const TokenParams = Type.Object({ token: Type.String({ minLength: 1, maxLength: 128 }) })
 
-export const MaxDownloads = Type.Integer({ minimum: 1, maximum: 1_000_000_000 })
+// Within the integer column, and small enough that max_downloads × the largest file size
+// (the link's byte budget) stays within bigint.
+export const MaxDownloads = SafeInteger({ minimum: 1, maximum: 1_000_000_000 })
 export const SharePassword = Type.String({ minLength: 4, maxLength: 1024 })
 
 export function shareResponse(share: ShareRecord, shares: SharesService) {

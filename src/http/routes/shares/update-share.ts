@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox'
 import type { SharesService } from '../../../shares/shares-service.js'
 import { bearerAuth } from '../../openapi.js'
+import { ExpiresIn } from '../../safe-integer.js'
 import type { App } from '../../types.js'
 import { MaxDownloads, ShareObject, ShareParams, SharePassword, shareResponse } from './schemas.js'
 
@@ -21,7 +22,7 @@ export function updateShare(app: App, shares: SharesService) {
         params: ShareParams,
         body: Type.Object(
           {
-            expires_in: Type.Optional(Type.Integer({ minimum: 1 })),
+            expires_in: Type.Optional(ExpiresIn),
             expires_at: orNull(Type.String({ format: 'date-time' }), 'null: never expires'),
             password: orNull(SharePassword, 'null: no password'),
             max_downloads: orNull(MaxDownloads, 'null: no limit'),

@@ -1,7 +1,7 @@
 import type { UsersService } from '../../../users/users-service.js'
 import { bearerAuth } from '../../openapi.js'
 import type { App } from '../../types.js'
-import { User, userResponse } from './schemas.js'
+import { Me, meResponse } from './schemas.js'
 
 export function getMe(app: App, users: UsersService) {
   app.get(
@@ -12,9 +12,9 @@ export function getMe(app: App, users: UsersService) {
         tags: ['accounts'],
         summary: 'The current user',
         security: bearerAuth,
-        response: { 200: User },
+        response: { 200: Me },
       },
     },
-    async (req) => userResponse(await users.me(req.user.id)),
+    async (req) => meResponse(await users.me(req.user.id)),
   )
 }

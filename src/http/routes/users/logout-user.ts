@@ -9,12 +9,12 @@ export function logoutUser(app: App, users: UsersService) {
       onRequest: app.authenticate,
       schema: {
         tags: ['accounts'],
-        summary: "Revoke the session's refresh tokens",
+        summary: 'End this session: its refresh and access tokens stop working',
         security: bearerAuth,
       },
     },
     async (req, reply) => {
-      await users.logout(req.user.sessionId)
+      await users.logout(req.user.id, req.user.sessionId)
       return reply.code(204).send()
     },
   )

@@ -1,7 +1,7 @@
 import type { UsersService } from '../../../users/users-service.js'
 import { strictLimit } from '../../plugins/rate-limit.js'
 import type { App } from '../../types.js'
-import { Credentials, User, userResponse } from './schemas.js'
+import { RegisterBody, User, userResponse } from './schemas.js'
 
 export function registerUser(app: App, users: UsersService, perMinute: number) {
   app.post(
@@ -10,13 +10,13 @@ export function registerUser(app: App, users: UsersService, perMinute: number) {
       config: strictLimit(perMinute),
       schema: {
         tags: ['accounts'],
-        summary: 'Create an account',
-        body: Credentials,
+        summary: 'Create an account, as REGISTRATION allows (open, closed, or invite)',
+        body: RegisterBody,
         response: { 201: User },
       },
     },
     async (req, reply) => {
-      const user = await users.register(req.body.email, req.body.password)
+      const user = await users.register(req.body.email, req.body.password, req.body.invite)
       return reply.code(201).send(userResponse(user))
     },
   )
