@@ -206,6 +206,8 @@ async function main() {
       REDIS_PREFIX: `satchel-image-${process.pid}:`,
       JWT_SECRET: randomBytes(48).toString('base64'),
       ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      // Production mode closes registration by default; the smoke test signs up its own user.
+      REGISTRATION: 'open',
     })
   } finally {
     await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`)
