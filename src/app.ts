@@ -5,7 +5,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import websocket from '@fastify/websocket'
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
 import type { Config } from './config.js'
-import { registerErrorHandling } from './http/errors.js'
+import { answerFrameworkError, clientErrorHandler, registerErrorHandling } from './http/errors.js'
+import { MAX_PART_HEADER_LINES } from './http/multipart-guard.js'
 import { registerAuthenticate } from './http/plugins/authenticate.js'
 import { registerRateLimit } from './http/plugins/rate-limit.js'
 import { registerRequestId, requestIdFrom } from './http/plugins/request-id.js'
@@ -58,6 +59,9 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     // Only named proxies may set the client address: rate limits key on it.
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     ajv: { customOptions: { removeAdditional: false } },
+    // Errors raised before any hook runs are answered in the same problem+json as the rest.
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: clientErrorHandler(deps.logger as FastifyBaseLogger),
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorate('sweeper', sweeper)
@@ -106,7 +110,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
       parts: config.maxPartsPerUpload + 10,
       fieldNameSize: 100,
       fieldSize: 1024,
-      headerPairs: 20,
+      headerPairs: MAX_PART_HEADER_LINES,
     },
   })
   await app.register(websocket, { options: { maxPayload: 4096 }, preClose: closeSocketsGoingAway })
@@ -137,6 +141,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   deleteAccount(app, services.account, config.authRateLimitPerMinute)
   uploadFiles(app, files, {
     maxFileBytes: config.maxUploadBytes,
+    maxRequestBytes: config.maxRequestBytes,
     idleTimeoutSeconds: config.uploadIdleTimeoutSeconds,
     metrics: services.metrics,
   })

@@ -45,6 +45,8 @@ const EnvSchema = Type.Object({
   ENCRYPTION_KEY: Type.Optional(Type.String({ minLength: 1 })),
   MAX_UPLOAD_BYTES: Int(1, 5 * 1024 ** 3),
   MAX_PARTS_PER_UPLOAD: Int(1, 10, 1000),
+  // Defaults to twice MAX_UPLOAD_BYTES (see parseConfig).
+  MAX_REQUEST_BYTES: Type.Optional(Type.Integer({ minimum: 1 })),
   DEFAULT_QUOTA_BYTES: Int(0, 0),
   RATE_LIMIT_PER_MINUTE: Int(1, 100),
   AUTH_RATE_LIMIT_PER_MINUTE: Int(1, 10),
@@ -106,6 +108,8 @@ export interface Config {
   encryptionOff: boolean
   maxUploadBytes: number
   maxPartsPerUpload: number
+  /** A whole upload request, every part and its framing included, counted as it streams. */
+  maxRequestBytes: number
   /** The storage quota of users without their own; 0 for unlimited. */
   defaultQuotaBytes: number
   rateLimitPerMinute: number
@@ -148,6 +152,10 @@ export function parseConfig(source: NodeJS.ProcessEnv): Config {
     throw new ConfigError(`invalid ${name}${shown}: ${first.message}`)
   }
   const e = env as Env
+  const maxRequestBytes = e.MAX_REQUEST_BYTES ?? 2 * e.MAX_UPLOAD_BYTES
+  if (maxRequestBytes < e.MAX_UPLOAD_BYTES) {
+    throw new ConfigError('invalid MAX_REQUEST_BYTES: must be at least MAX_UPLOAD_BYTES')
+  }
   if (e.DATABASE_URL && !e.JWT_SECRET) {
     throw new ConfigError('missing JWT_SECRET: required when DATABASE_URL is set')
   }
@@ -169,6 +177,7 @@ export function parseConfig(source: NodeJS.ProcessEnv): Config {
     encryptionOff: e.ENCRYPTION_KEY === 'off',
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
     maxPartsPerUpload: e.MAX_PARTS_PER_UPLOAD,
+    maxRequestBytes,
     defaultQuotaBytes: e.DEFAULT_QUOTA_BYTES,
     rateLimitPerMinute: e.RATE_LIMIT_PER_MINUTE,
     authRateLimitPerMinute: e.AUTH_RATE_LIMIT_PER_MINUTE,

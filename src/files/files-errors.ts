@@ -25,6 +25,13 @@ export class UploadTooLargeError extends AppError {
   }
 }
 
+/** The whole request, all its parts together, is over MAX_REQUEST_BYTES; nothing was kept. */
+export class RequestTooLargeError extends AppError {
+  constructor(limitBytes: number) {
+    super('request_too_large', 413, `An upload request may be at most ${limitBytes} bytes`)
+  }
+}
+
 /** The client sent nothing for the idle timeout; what it had sent is not kept. */
 export class UploadTimeoutError extends AppError {
   constructor(idleSeconds: number) {

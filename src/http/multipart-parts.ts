@@ -9,9 +9,12 @@ import {
   UploadTooLargeError,
 } from '../files/files-errors.js'
 import type { UploadPart } from '../files/files-service.js'
+import { checkDeclaredLength, guardUploadBody } from './multipart-guard.js'
 
 export interface UploadLimits {
   maxFileBytes: number
+  /** The whole request, refused with 413 as soon as it is known to be larger. */
+  maxRequestBytes: number
   /** A body that sends nothing this long (while we are reading) fails with 408. */
   idleTimeoutSeconds: number
 }
@@ -25,14 +28,18 @@ export async function* uploadParts(
   limits: UploadLimits,
 ): AsyncIterable<UploadPart> {
   const { maxFileBytes } = limits
+  checkDeclaredLength(req.raw, limits.maxRequestBytes)
   const iterator = req.parts()[Symbol.asyncIterator]()
   // The first next() pipes the request into the parser, so the watch starts on a flowing body.
   let next = iterator.next()
   let current: PassThrough | undefined
   const idle = watchIdleBody(req.raw, limits.idleTimeoutSeconds, (err) => current?.destroy(err))
+  // Piped before it, the parser has already read each chunk the guard sees.
+  const guard = guardUploadBody(req.raw, limits.maxRequestBytes, (err) => current?.destroy(err))
   try {
     while (true) {
-      const { value: part, done } = await Promise.race([next, idle.expired])
+      const { value: part, done } = await Promise.race([next, idle.expired, guard.failed])
+      guard.check()
       if (done) return
       next = iterator.next()
       if (part.type === 'field') {
@@ -65,6 +72,7 @@ export async function* uploadParts(
     throw translate(err, maxFileBytes)
   } finally {
     idle.stop()
+    guard.stop()
     // Left pending when the upload stops early; the parser rejects it once the request closes.
     next.catch(() => undefined)
   }

@@ -251,6 +251,8 @@ describe.each(['local', 's3'] as const)('files on the %s driver', (driver) => {
         ...(s3 ? s3.env : {}),
         MAX_UPLOAD_BYTES: '1000',
         MAX_PARTS_PER_UPLOAD: '3',
+        // These cases test the other limits; multipart-limits.test.ts tests the request's.
+        MAX_REQUEST_BYTES: '10000000',
       })
       smallBase = await small.app.listen({ port: 0, host: '127.0.0.1' })
       user = await signUp(small.app)
