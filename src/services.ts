@@ -44,10 +44,11 @@ export interface AppDeps {
 }
 
 const FIFTEEN_MINUTES = 15 * 60
-// A claim on deleted rows must outlast a batch of deletes; one delete may take this long
-// before the store counts as hung; a DELETE request waits this long before leaving the blob
-// to the background and the sweeper.
-const PURGE_LEASE_MS = 10 * 60_000
+// A claim on deleted rows keeps other workers off them while a batch is deleted, and is what
+// a crash leaves behind: short, since outliving it costs only deleting twice (idempotent).
+// One delete may take this long before the store counts as hung; a DELETE request waits
+// this long before leaving the blob to the background and the sweeper.
+const PURGE_LEASE_MS = 2 * 60_000
 const BLOB_DELETE_TIMEOUT_MS = 30_000
 const PURGE_WAIT_MS = 2_000
 
