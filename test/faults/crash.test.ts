@@ -6,8 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, type ExpectStatic, it } from 'vitest'
 import { TEST_JWT_SECRET } from '../helpers/build-test-app.js'
 import {
-  type FileRow,
   DirectDb,
+  type FileRow,
   localRawStorage,
   type RawStorage,
   s3RawStorage,
