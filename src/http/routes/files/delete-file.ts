@@ -1,5 +1,5 @@
 import type { FilesService } from '../../../files/files-service.js'
-import { bearerAuth } from '../../openapi.js'
+import { bearerAuth, noContent } from '../../openapi.js'
 import type { App } from '../../types.js'
 import { FileParams } from './schemas.js'
 
@@ -12,12 +12,13 @@ export function deleteFile(app: App, files: FilesService) {
         tags: ['files'],
         summary: 'Delete a file',
         security: bearerAuth,
+        response: noContent,
         params: FileParams,
       },
     },
     async (req, reply) => {
       await files.remove(req.user.id, req.params.id)
-      return reply.code(204).send()
+      return reply.code(204).send(null)
     },
   )
 }

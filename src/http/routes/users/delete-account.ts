@@ -1,5 +1,5 @@
 import type { AccountService } from '../../../users/account-service.js'
-import { bearerAuth } from '../../openapi.js'
+import { bearerAuth, noContent } from '../../openapi.js'
 import { strictLimit } from '../../plugins/rate-limit.js'
 import type { App } from '../../types.js'
 import { PasswordConfirmation } from './schemas.js'
@@ -15,6 +15,7 @@ export function deleteAccount(app: App, account: AccountService, perMinute: numb
         summary:
           'Delete your account at once: tokens, links and sockets stop; the files follow in the background',
         security: bearerAuth,
+        response: noContent,
         body: PasswordConfirmation,
       },
     },
@@ -23,7 +24,7 @@ export function deleteAccount(app: App, account: AccountService, perMinute: numb
         ip: req.ip ?? 'unknown',
         userAgent: req.headers['user-agent'],
       })
-      return reply.code(204).send()
+      return reply.code(204).send(null)
     },
   )
 }

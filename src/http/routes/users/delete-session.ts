@@ -1,5 +1,5 @@
 import type { AccountService } from '../../../users/account-service.js'
-import { bearerAuth } from '../../openapi.js'
+import { bearerAuth, noContent } from '../../openapi.js'
 import type { App } from '../../types.js'
 import { SessionParams } from './schemas.js'
 
@@ -12,12 +12,13 @@ export function deleteSession(app: App, account: AccountService) {
         tags: ['accounts'],
         summary: 'End one of your sessions: its refresh and access tokens stop working',
         security: bearerAuth,
+        response: noContent,
         params: SessionParams,
       },
     },
     async (req, reply) => {
       await account.revokeSession(req.user.id, req.params.id)
-      return reply.code(204).send()
+      return reply.code(204).send(null)
     },
   )
 }

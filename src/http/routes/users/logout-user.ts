@@ -1,5 +1,5 @@
 import type { UsersService } from '../../../users/users-service.js'
-import { bearerAuth } from '../../openapi.js'
+import { bearerAuth, noContent } from '../../openapi.js'
 import type { App } from '../../types.js'
 
 export function logoutUser(app: App, users: UsersService) {
@@ -11,11 +11,12 @@ export function logoutUser(app: App, users: UsersService) {
         tags: ['accounts'],
         summary: 'End this session: its refresh and access tokens stop working',
         security: bearerAuth,
+        response: noContent,
       },
     },
     async (req, reply) => {
       await users.logout(req.user.id, req.user.sessionId)
-      return reply.code(204).send()
+      return reply.code(204).send(null)
     },
   )
 }
