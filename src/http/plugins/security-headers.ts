@@ -8,9 +8,10 @@ import type { FastifyInstance } from 'fastify'
  * may be cached (a download, which needs revalidation) sets its own Cache-Control.
  */
 export function registerSecurityHeaders(app: FastifyInstance) {
-  app.addHook('onSend', async (_req, reply, payload) => {
+  // A callback hook, not an async one: it runs on every response, and a promise each costs.
+  app.addHook('onSend', (_req, reply, payload, done) => {
     reply.header('x-content-type-options', 'nosniff')
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
-    return payload
+    done(null, payload)
   })
 }
