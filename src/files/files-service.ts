@@ -21,7 +21,7 @@ import {
 } from './files-errors.js'
 import type { FileRecord, FilesRepository, StoredContent } from './files-repository.js'
 import { QuotaMeter } from './quota-meter.js'
-import type { QuotaRepository, Usage } from './quota-repository.js'
+import type { QuotaRepository } from './quota-repository.js'
 import type { SignedUrls } from './signed-urls.js'
 import { UploadLease } from './upload-lease.js'
 
@@ -119,11 +119,6 @@ export class FilesService {
       await this.deps.events.publish(newEvent('upload.completed', ownerId, fileEvent(file)))
     }
     return files
-  }
-
-  /** What the user's files take of their quota. */
-  async usage(ownerId: string): Promise<Usage> {
-    return (await this.deps.quotas.usage(ownerId)) ?? { usedBytes: 0, quotaBytes: null }
   }
 
   async get(ownerId: string, id: string): Promise<FileRecord> {
