@@ -7,6 +7,7 @@ import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
 import type { Config } from './config.js'
 import { answerFrameworkError, clientErrorHandler, registerErrorHandling } from './http/errors.js'
 import { MAX_PART_HEADER_LINES } from './http/multipart-guard.js'
+import { referSharedParameters, sharedParameters } from './http/openapi.js'
 import { registerAuthenticate } from './http/plugins/authenticate.js'
 import { registerRateLimit } from './http/plugins/rate-limit.js'
 import { registerRequestId, requestIdFrom } from './http/plugins/request-id.js'
@@ -98,8 +99,11 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
       info: { title: 'Satchel', version: '0.1.0', description: 'File sharing and management' },
       components: {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+        parameters: sharedParameters,
       },
     },
+    transformObject: (doc) =>
+      referSharedParameters('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject),
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
   await app.register(multipart, {
@@ -139,19 +143,23 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   deleteSession(app, services.account)
   changePassword(app, services.account, config.authRateLimitPerMinute)
   deleteAccount(app, services.account, config.authRateLimitPerMinute)
-  uploadFiles(app, files, {
-    maxFileBytes: config.maxUploadBytes,
-    maxRequestBytes: config.maxRequestBytes,
-    idleTimeoutSeconds: config.uploadIdleTimeoutSeconds,
-    metrics: services.metrics,
-  })
+  uploadFiles(
+    app,
+    { files, keys: services.idempotency },
+    {
+      maxFileBytes: config.maxUploadBytes,
+      maxRequestBytes: config.maxRequestBytes,
+      idleTimeoutSeconds: config.uploadIdleTimeoutSeconds,
+      metrics: services.metrics,
+    },
+  )
   listFiles(app, files)
   getFile(app, files)
   downloadFile(app, files)
   updateFile(app, files)
   deleteFile(app, files)
   getDefaultShare(app, shares)
-  createShare(app, shares)
+  createShare(app, { shares, keys: services.idempotency })
   listShares(app, shares)
   updateShare(app, shares)
   deleteShare(app, shares)

@@ -8,6 +8,7 @@ export interface DB {
   invites: InvitesTable
   files: FilesTable
   shares: SharesTable
+  idempotency_keys: IdempotencyKeysTable
 }
 
 export interface UsersTable {
@@ -92,4 +93,17 @@ export interface SharesTable {
   password_hash: string | null
   created_at: Generated<Date>
   updated_at: Generated<Date>
+}
+
+export interface IdempotencyKeysTable {
+  user_id: string
+  key: string
+  claim: string
+  status: 'processing' | 'completed'
+  fingerprint: string | null
+  /** Set while processing: the holder renews it; once it lapses the key is free. */
+  lease_until: Date | null
+  response_status: number | null
+  response_body: string | null
+  created_at: Date
 }

@@ -9,6 +9,8 @@ import { FilesRepository } from './files/files-repository.js'
 import { FilesService } from './files/files-service.js'
 import { QuotaRepository } from './files/quota-repository.js'
 import { SignedUrls } from './files/signed-urls.js'
+import { IdempotencyRepository } from './idempotency/idempotency-repository.js'
+import { IdempotencyService } from './idempotency/idempotency-service.js'
 import { AttemptLimiter } from './infra/attempt-limiter.js'
 import { GuardedCache } from './infra/cache/guarded-cache.js'
 import { MemoryCache } from './infra/cache/memory-cache.js'
@@ -51,6 +53,9 @@ const FIFTEEN_MINUTES = 15 * 60
 const PURGE_LEASE_MS = 2 * 60_000
 const BLOB_DELETE_TIMEOUT_MS = 30_000
 const PURGE_WAIT_MS = 2_000
+// An Idempotency-Key claim is renewed every 15 s while its request runs, however long that
+// takes; so a killed process holds its keys (409 to retries) for at most a minute.
+const IDEMPOTENCY_LEASE_MS = 60_000
 
 /** Wires every service from the config and the open connections. */
 export function buildServices(config: Config & { jwtSecret: string }, deps: AppDeps) {
@@ -134,6 +139,12 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
     passwordAttempts: wrongPasswords('share-password'),
     publicBaseUrl: config.publicBaseUrl,
   })
+  const idempotency = new IdempotencyService({
+    keys: new IdempotencyRepository(db),
+    leaseMs: IDEMPOTENCY_LEASE_MS,
+    secret: config.jwtSecret,
+    logger,
+  })
   const sweeper = new Sweeper({
     sweeps: new SweepRepository(db),
     purger,
@@ -175,6 +186,7 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
     sessionGuard,
     files,
     shares,
+    idempotency,
     sweeper,
     tickets,
     events,

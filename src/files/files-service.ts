@@ -179,7 +179,7 @@ export class FilesService {
     return this.deps.store.get(file.storage_key, range, file.envelope ?? undefined)
   }
 
-  contentUrl(file: FileRecord): string {
+  contentUrl(file: Pick<FileRecord, 'id'>): string {
     return this.deps.signedUrls.contentUrl(file.id)
   }
 

@@ -22,6 +22,25 @@ export class SweepRepository {
     return this.markDeleted(limit, 'pending', (eb) => eb('lease_until', '<', new Date()))
   }
 
+  /** Deletes up to `limit` Idempotency-Keys created before `cutoff` (already treated as absent). */
+  async deleteIdempotencyKeys(cutoff: Date, limit: number): Promise<number> {
+    const result = await this.db
+      .deleteFrom('idempotency_keys')
+      .where(({ eb, refTuple, selectFrom }) =>
+        eb(
+          refTuple('user_id', 'key'),
+          'in',
+          selectFrom('idempotency_keys')
+            .select(['user_id', 'key'])
+            .where('created_at', '<=', cutoff)
+            .limit(limit)
+            .$asTuple('user_id', 'key'),
+        ),
+      )
+      .executeTakeFirst()
+    return Number(result.numDeletedRows)
+  }
+
   /** Which of these storage keys a row still refers to, whatever its status. */
   async knownKeys(keys: string[]): Promise<Set<string>> {
     if (keys.length === 0) return new Set()

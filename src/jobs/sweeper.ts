@@ -1,4 +1,5 @@
 import type { BlobPurger } from '../files/blob-purger.js'
+import { KEY_LIFETIME_MS } from '../idempotency/idempotency-service.js'
 import type { Logger } from '../infra/logger.js'
 import type { SharesRepository } from '../shares/shares-repository.js'
 import type { BlobStore } from '../storage/blob-store.js'
@@ -11,6 +12,7 @@ export interface SweepCounts {
   purgedFiles: number
   failedBlobDeletes: number
   expiredShares: number
+  expiredIdempotencyKeys: number
   orphanBlobs: number
   stalePartials: number
   removedAccounts: number
@@ -43,6 +45,7 @@ const zero = (): SweepCounts => ({
   purgedFiles: 0,
   failedBlobDeletes: 0,
   expiredShares: 0,
+  expiredIdempotencyKeys: 0,
   orphanBlobs: 0,
   stalePartials: 0,
   removedAccounts: 0,
@@ -128,6 +131,12 @@ export class Sweeper {
     await drain(async () => {
       const n = await shares.deleteExpired(batchSize)
       counts.expiredShares += n
+      return n
+    })
+    const forgetKeysBefore = new Date(started - KEY_LIFETIME_MS)
+    await drain(async () => {
+      const n = await sweeps.deleteIdempotencyKeys(forgetKeysBefore, batchSize)
+      counts.expiredIdempotencyKeys += n
       return n
     })
     if (orphans && !this.stopped) {

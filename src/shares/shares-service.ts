@@ -165,7 +165,7 @@ export class SharesService {
     return Math.max(0, Math.floor(left / Math.max(file.size, 1)))
   }
 
-  url(share: ShareRecord): string {
+  url(share: Pick<ShareRecord, 'id'>): string {
     return `${this.deps.publicBaseUrl}/s/${this.deps.tokens.tokenFor(share.id)}`
   }
 

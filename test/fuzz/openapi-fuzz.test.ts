@@ -126,12 +126,13 @@ function checkResponse(op: Operation, request: InjectOptions, res: LightMyReques
 }
 
 interface Document {
+  components?: { parameters?: Record<string, Parameter> }
   paths: Record<
     string,
     Record<
       string,
       {
-        parameters?: Parameter[]
+        parameters?: (Parameter | { $ref: string })[]
         requestBody?: { content: Record<string, { schema?: Schema }> }
         responses: Operation['responses']
       }
@@ -147,7 +148,7 @@ function operationsOf(document: Document): Operation[] {
         method: method.toUpperCase(),
         path,
         // A parameter with a default may be left out, whatever the document says.
-        parameters: (op.parameters ?? []).map((p) => ({
+        parameters: (op.parameters ?? []).map(sharedParameter(document)).map((p) => ({
           ...p,
           required: p.required && p.schema.default === undefined,
         })),
@@ -157,4 +158,14 @@ function operationsOf(document: Document): Operation[] {
         responses: op.responses,
       })),
   )
+}
+
+/** A parameter as written, or the shared one (components.parameters) it refers to. */
+function sharedParameter(document: Document) {
+  return (p: Parameter | { $ref: string }): Parameter => {
+    if (!('$ref' in p)) return p
+    const shared = document.components?.parameters?.[p.$ref.split('/').at(-1) ?? '']
+    if (!shared) throw new Error(`unresolved parameter ${p.$ref}`)
+    return shared
+  }
 }

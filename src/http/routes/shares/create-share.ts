@@ -1,12 +1,17 @@
 import { Type } from '@fastify/type-provider-typebox'
+import type { IdempotencyService } from '../../../idempotency/idempotency-service.js'
 import type { SharesService } from '../../../shares/shares-service.js'
-import { bearerAuth } from '../../openapi.js'
+import { idempotent } from '../../idempotency.js'
+import { bearerAuth, IdempotencyKeyHeader, idempotencyResponses } from '../../openapi.js'
 import { ExpiresIn } from '../../safe-integer.js'
 import type { App } from '../../types.js'
 import { FileParams } from '../files/schemas.js'
 import { MaxDownloads, ShareObject, SharePassword, shareResponse } from './schemas.js'
 
-export function createShare(app: App, shares: SharesService) {
+export function createShare(
+  app: App,
+  { shares, keys }: { shares: SharesService; keys: IdempotencyService },
+) {
   app.post(
     '/files/:id/shares',
     {
@@ -16,6 +21,7 @@ export function createShare(app: App, shares: SharesService) {
         summary: 'Create a new public link for a file',
         security: bearerAuth,
         params: FileParams,
+        headers: IdempotencyKeyHeader,
         body: Type.Object(
           {
             expires_in: Type.Optional(ExpiresIn),
@@ -24,17 +30,24 @@ export function createShare(app: App, shares: SharesService) {
           },
           { additionalProperties: false },
         ),
-        response: { 201: ShareObject },
+        response: { 201: ShareObject, ...idempotencyResponses },
       },
     },
     async (req, reply) => {
       const body = req.body ?? {}
-      const share = await shares.create(req.user.id, req.params.id, {
-        expiresIn: body.expires_in,
-        password: body.password,
-        maxDownloads: body.max_downloads,
+      const { status, body: share } = await idempotent(req, reply, {
+        keys,
+        run: async () => {
+          const created = await shares.create(req.user.id, req.params.id, {
+            expiresIn: body.expires_in,
+            password: body.password,
+            maxDownloads: body.max_downloads,
+          })
+          return { status: 201, body: shareResponse(created, shares) }
+        },
+        linkFor: (id) => shares.url({ id }),
       })
-      return reply.code(201).send(shareResponse(share, shares))
+      return reply.code(status).send(share)
     },
   )
 }
