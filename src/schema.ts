@@ -8,6 +8,7 @@ export interface DB {
   invites: InvitesTable
   files: FilesTable
   shares: SharesTable
+  tus_uploads: TusUploadsTable
 }
 
 export interface UsersTable {
@@ -92,4 +93,25 @@ export interface SharesTable {
   password_hash: string | null
   created_at: Generated<Date>
   updated_at: Generated<Date>
+}
+
+export type TusConcat = 'none' | 'partial' | 'final'
+
+/** A tus upload beside its pending files row (migrations/0014). */
+export interface TusUploadsTable {
+  id: string
+  file_id: string
+  owner_id: string
+  upload_length: number | null
+  upload_offset: Generated<number>
+  concat: Generated<TusConcat>
+  metadata: string | null
+  append_handle: string | null
+  carry_key: string | null
+  carry_envelope: string | null
+  holder: string | null
+  lease_until: Date | null
+  expires_at: Date
+  completed_at: Date | null
+  created_at: Generated<Date>
 }

@@ -21,12 +21,17 @@ export interface AppendHandle {
  * completeAppend are ignored. Nothing is readable at `key` until completeAppend.
  */
 export interface AppendableBlobStore {
-  /** `blockSize` is a multiple of 64 KiB and at least 5 MiB (S3's smallest part). */
+  /**
+   * `key` comes from newBlobKey() (listPartials reports no other). `blockSize` is a multiple
+   * of 64 KiB and at least 5 MiB (S3's smallest part). S3 takes at most 10,000 parts, so a
+   * blob of up to `max` bytes needs `blockSize ≥ max / 10,000`.
+   */
   beginAppend(key: string, options: { blockSize: number }): Promise<AppendHandle>
   /**
    * Writes block `index` from `body`, which yields exactly `length` bytes; resolves once the
-   * bytes are durable. `length` must equal blockSize unless `final`. Rejects with the body's
-   * error (or the signal's) and then the block counts as never written.
+   * bytes are durable. `length` must equal blockSize unless `final`; only block 0 may be
+   * empty (an empty blob). Rejects with the body's error (or the signal's) and then the block
+   * counts as never written; with AppendNotFoundError once the append is aborted or removed.
    */
   appendBlock(
     handle: AppendHandle,
@@ -36,7 +41,8 @@ export interface AppendableBlobStore {
   ): Promise<void>
   /**
    * Makes blocks 0..blocks-1 (the last one written with `final`) the blob at `key`, `size`
-   * plaintext bytes long, readable with BlobStore.get and the returned envelope.
+   * plaintext bytes long, readable with BlobStore.get and the returned envelope. Asked again
+   * after it succeeded (its answer lost), it answers the same.
    */
   completeAppend(
     handle: AppendHandle,
