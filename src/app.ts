@@ -12,6 +12,7 @@ import { registerAuthenticate } from './http/plugins/authenticate.js'
 import { registerRateLimit } from './http/plugins/rate-limit.js'
 import { registerRequestId, requestIdFrom } from './http/plugins/request-id.js'
 import { registerSecurityHeaders } from './http/plugins/security-headers.js'
+import { registerTusProtocol } from './http/plugins/tus-protocol.js'
 import { createSocketTicket } from './http/routes/events/create-socket-ticket.js'
 import {
   closeSocketsGoingAway,
@@ -32,6 +33,11 @@ import { getDefaultShare } from './http/routes/shares/get-default-share.js'
 import { getShareInfo } from './http/routes/shares/get-share-info.js'
 import { listShares } from './http/routes/shares/list-shares.js'
 import { updateShare } from './http/routes/shares/update-share.js'
+import { appendUpload } from './http/routes/uploads/append-upload.js'
+import { createUpload } from './http/routes/uploads/create-upload.js'
+import { deleteUpload } from './http/routes/uploads/delete-upload.js'
+import { getUploadStatus } from './http/routes/uploads/get-upload-status.js'
+import { optionsUploads } from './http/routes/uploads/options-uploads.js'
 import { changePassword } from './http/routes/users/change-password.js'
 import { deleteAccount } from './http/routes/users/delete-account.js'
 import { deleteSession } from './http/routes/users/delete-session.js'
@@ -153,6 +159,15 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
       metrics: services.metrics,
     },
   )
+  // tus at /uploads, in a scope of its own: its body parser and headers stay there.
+  await app.register(async (tus: App) => {
+    registerTusProtocol(tus)
+    optionsUploads(tus, { maxUploadBytes: config.maxUploadBytes })
+    createUpload(tus, services.uploads)
+    getUploadStatus(tus, services.uploads)
+    appendUpload(tus, services.uploads)
+    deleteUpload(tus, services.uploads)
+  })
   listFiles(app, files)
   getFile(app, files)
   downloadFile(app, files)

@@ -54,6 +54,7 @@ const EnvSchema = Type.Object({
   SWEEP_INTERVAL_SECONDS: Int(1, 60),
   UPLOAD_GRACE_SECONDS: Int(1, 24 * 3600),
   UPLOAD_IDLE_TIMEOUT_SECONDS: Int(1, 30, 3600),
+  TUS_EXPIRY_SECONDS: Int(60, 24 * 3600, 30 * 24 * 3600),
   MIN_FREE_DISK_BYTES: Int(0, 512 * 1024 ** 2),
   SHUTDOWN_GRACE_SECONDS: Int(0, 30, 3600),
   SWEEP_BATCH_SIZE: Int(1, 500, 10_000),
@@ -120,6 +121,8 @@ export interface Config {
   uploadGraceSeconds: number
   /** An upload whose client sends nothing this long ends with 408. */
   uploadIdleTimeoutSeconds: number
+  /** A tus upload that receives nothing this long expires (Upload-Expires) and is swept. */
+  tusExpirySeconds: number
   /** /readyz fails below this much free space where DATA_DIR is; 0 turns the check off. */
   minFreeDiskBytes: number
   /** How long in-flight requests may run after SIGTERM/SIGINT before they are cut. */
@@ -185,6 +188,7 @@ export function parseConfig(source: NodeJS.ProcessEnv): Config {
     sweepIntervalSeconds: e.SWEEP_INTERVAL_SECONDS,
     uploadGraceSeconds: e.UPLOAD_GRACE_SECONDS,
     uploadIdleTimeoutSeconds: e.UPLOAD_IDLE_TIMEOUT_SECONDS,
+    tusExpirySeconds: e.TUS_EXPIRY_SECONDS,
     minFreeDiskBytes: e.MIN_FREE_DISK_BYTES,
     shutdownGraceSeconds: e.SHUTDOWN_GRACE_SECONDS,
     sweepBatchSize: e.SWEEP_BATCH_SIZE,

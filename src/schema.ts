@@ -9,6 +9,7 @@ export interface DB {
   files: FilesTable
   shares: SharesTable
   idempotency_keys: IdempotencyKeysTable
+  tus_uploads: TusUploadsTable
 }
 
 export interface UsersTable {
@@ -106,4 +107,25 @@ export interface IdempotencyKeysTable {
   response_status: number | null
   response_body: string | null
   created_at: Date
+}
+
+export type TusConcat = 'none' | 'partial' | 'final'
+
+/** A tus upload beside its pending files row (migrations/0014). */
+export interface TusUploadsTable {
+  id: string
+  file_id: string
+  owner_id: string
+  upload_length: number | null
+  upload_offset: Generated<number>
+  concat: Generated<TusConcat>
+  metadata: string | null
+  append_handle: string | null
+  carry_key: string | null
+  carry_envelope: string | null
+  holder: string | null
+  lease_until: Date | null
+  expires_at: Date
+  completed_at: Date | null
+  created_at: Generated<Date>
 }

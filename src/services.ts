@@ -27,6 +27,7 @@ import { ShareTokens } from './shares/share-tokens.js'
 import { SharesRepository } from './shares/shares-repository.js'
 import { SharesService } from './shares/shares-service.js'
 import type { BlobStore } from './storage/blob-store.js'
+import { buildUploads } from './uploads/build-uploads.js'
 import { AccessTokens } from './users/access-tokens.js'
 import { AccountService } from './users/account-service.js'
 import { ClosedAccountsRepository } from './users/closed-accounts-repository.js'
@@ -118,6 +119,7 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
     refreshTokenTtlSeconds: config.refreshTokenTtlSeconds,
     onFilesHidden: forgetFiles,
   })
+  const fileLists = new FileListCache(guarded, config.cacheTtlSeconds, countRead('list'))
   const files = new FilesService({
     files: filesRepository,
     quotas,
@@ -125,7 +127,7 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
     uploadLeaseMs: config.uploadGraceSeconds * 1000,
     purgeWaitMs: PURGE_WAIT_MS,
     cache: fileCache,
-    lists: new FileListCache(guarded, config.cacheTtlSeconds, countRead('list')),
+    lists: fileLists,
     store,
     events,
     signedUrls: new SignedUrls(config.jwtSecret, config.publicBaseUrl, config.signedUrlTtlSeconds),
@@ -144,6 +146,21 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
     leaseMs: IDEMPOTENCY_LEASE_MS,
     secret: config.jwtSecret,
     logger,
+  })
+  const uploads = buildUploads({
+    db,
+    store,
+    logger,
+    events,
+    files: filesRepository,
+    quotas,
+    purger,
+    lists: fileLists,
+    maxUploadBytes: config.maxUploadBytes,
+    expirySeconds: config.tusExpirySeconds,
+    idleTimeoutSeconds: config.uploadIdleTimeoutSeconds,
+    uploadGraceSeconds: config.uploadGraceSeconds,
+    purgeWaitMs: PURGE_WAIT_MS,
   })
   const sweeper = new Sweeper({
     sweeps: new SweepRepository(db),
@@ -167,6 +184,7 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
       await forgetFiles(hiddenFiles)
       return removedUsers
     },
+    sweepTusUploads: (limit) => uploads.sweep.run(limit),
   })
   metrics.observedCounter(
     'satchel_sweeper_items_total',
@@ -185,6 +203,7 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
     account,
     sessionGuard,
     files,
+    uploads: uploads.service,
     shares,
     idempotency,
     sweeper,

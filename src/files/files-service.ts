@@ -340,7 +340,7 @@ function decodeCursor(
 }
 
 /** What an event says about a file: its metadata, without the signed URL. */
-function fileEvent(file: FileRecord) {
+export function fileEvent(file: FileRecord) {
   return {
     id: file.id,
     name: file.name,

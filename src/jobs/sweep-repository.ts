@@ -41,15 +41,21 @@ export class SweepRepository {
     return Number(result.numDeletedRows)
   }
 
-  /** Which of these storage keys a row still refers to, whatever its status. */
+  /** Which of these storage keys a row still refers to, whatever its status (a tus carry too). */
   async knownKeys(keys: string[]): Promise<Set<string>> {
     if (keys.length === 0) return new Set()
-    const rows = await this.db
-      .selectFrom('files')
-      .select('storage_key')
-      .where('storage_key', 'in', keys)
-      .execute()
-    return new Set(rows.map((r) => r.storage_key))
+    const [files, carries] = await Promise.all([
+      this.db.selectFrom('files').select('storage_key').where('storage_key', 'in', keys).execute(),
+      this.db
+        .selectFrom('tus_uploads')
+        .select('carry_key')
+        .where('carry_key', 'in', keys)
+        .execute(),
+    ])
+    return new Set([
+      ...files.map((r) => r.storage_key),
+      ...carries.flatMap((r) => (r.carry_key === null ? [] : [r.carry_key])),
+    ])
   }
 
   /**

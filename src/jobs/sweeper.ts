@@ -9,6 +9,7 @@ import type { MarkedFile, SweepRepository } from './sweep-repository.js'
 export interface SweepCounts {
   expiredFiles: number
   abandonedUploads: number
+  expiredTusUploads: number
   purgedFiles: number
   failedBlobDeletes: number
   expiredShares: number
@@ -34,6 +35,11 @@ export interface SweeperDeps {
    * the purge, so an account deleted before a sweep leaves nothing once that sweep is done.
    */
   finishClosedAccounts: (limit: number) => Promise<number>
+  /**
+   * Removes up to `limit` expired tus uploads (rows, appended blocks, carry blobs); returns
+   * how many. Runs before the purge, which then removes their files rows.
+   */
+  sweepTusUploads: (limit: number) => Promise<number>
 }
 
 // Listing a whole store is costly (S3 bills per LIST): look for orphans once an hour-ish.
@@ -42,6 +48,7 @@ const ORPHAN_SCAN_EVERY_N_SWEEPS = 60
 const zero = (): SweepCounts => ({
   expiredFiles: 0,
   abandonedUploads: 0,
+  expiredTusUploads: 0,
   purgedFiles: 0,
   failedBlobDeletes: 0,
   expiredShares: 0,
@@ -115,6 +122,11 @@ export class Sweeper {
       const abandoned = await sweeps.markAbandoned(batchSize)
       counts.abandonedUploads += abandoned.length
       return abandoned.length
+    })
+    await drain(async () => {
+      const n = await this.deps.sweepTusUploads(batchSize)
+      counts.expiredTusUploads += n
+      return n
     })
     await drain(async () => {
       const { purged, failed } = await purger.purge({ limit: batchSize })

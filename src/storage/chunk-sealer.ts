@@ -21,11 +21,18 @@ export class ChunkSealer extends Transform {
   // Ciphertexts and tags of the chunks sealed since the last push.
   #sealed: Buffer[] = []
   #result: Pick<PutResult, 'size' | 'sha256'> | undefined
+  readonly #endsBlob: boolean
 
-  constructor(dataKey: Buffer, blobKey: string) {
+  /**
+   * A blob written in blocks (appendable-blob-store.ts) seals each block apart: `firstChunk`
+   * numbers its first chunk, and only the blob's final block (`endsBlob`) marks a last chunk.
+   */
+  constructor(dataKey: Buffer, blobKey: string, block = { firstChunk: 0, endsBlob: true }) {
     // Room for a batch on the way out, so sealing the next one overlaps its write.
     super({ readableHighWaterMark: BATCH_CHUNKS * (CHUNK_SIZE + TAG_BYTES) })
     this.#ciphers = new ChunkCiphers(dataKey, blobKey)
+    this.#index = block.firstChunk
+    this.#endsBlob = block.endsBlob
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
@@ -44,7 +51,7 @@ export class ChunkSealer extends Transform {
   }
 
   override _flush(callback: TransformCallback) {
-    this.#seal(true)
+    this.#seal(this.#endsBlob)
     this.#pushBatch()
     this.#result = { size: this.#size, sha256: this.#hash.digest('hex') }
     callback()

@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import type { AppendHandle } from './appendable-blob-store.js'
 import { assertBlobKey } from './blob-key.js'
 import type { BlobInfo, BlobStore, ByteRange, PartialWrite, PutResult } from './blob-store.js'
 import { assertByteRange } from './byte-range.js'
 import { CHUNK_SIZE, planRead } from './chunk-format.js'
 import { openChunks } from './chunk-opener.js'
 import { ChunkSealer } from './chunk-sealer.js'
+import { EncryptedAppends } from './encrypted-append.js'
 import { DATA_KEY_BYTES, openEnvelope, sealEnvelope } from './envelope.js'
 import type { KeyRing } from './key-ring.js'
 
@@ -24,11 +26,13 @@ export class EncryptedBlobStore implements BlobStore {
   readonly driver: BlobStore['driver']
   readonly #inner: BlobStore
   readonly #ring: KeyRing
+  readonly #appends: EncryptedAppends
 
   constructor(options: { inner: BlobStore; keyRing: KeyRing }) {
     this.#inner = options.inner
     this.#ring = options.keyRing
     this.driver = options.inner.driver
+    this.#appends = new EncryptedAppends(options)
   }
 
   async put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult> {
@@ -87,6 +91,28 @@ export class EncryptedBlobStore implements BlobStore {
 
   removePartial(partial: PartialWrite): Promise<void> {
     return this.#inner.removePartial(partial)
+  }
+
+  beginAppend(key: string, options: { blockSize: number }): Promise<AppendHandle> {
+    return this.#appends.begin(key, options)
+  }
+
+  appendBlock(
+    handle: AppendHandle,
+    block: { index: number; length: number; final: boolean },
+    body: Readable,
+    options?: { signal?: AbortSignal },
+  ): Promise<void> {
+    return this.#appends.write(handle, block, body, options?.signal)
+  }
+
+  /** The envelope comes back as from put, for the caller to keep with the file row. */
+  completeAppend(handle: AppendHandle, options: { blocks: number; size: number }) {
+    return this.#appends.complete(handle, options)
+  }
+
+  abortAppend(handle: AppendHandle): Promise<void> {
+    return this.#appends.abort(handle)
   }
 
   ping(): Promise<void> {

@@ -4,18 +4,23 @@ import { access, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/
 import { dirname, join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import type { AppendHandle } from './appendable-blob-store.js'
 import { assertBlobKey, BLOB_KEY_PREFIX, isOwnBlobKey } from './blob-key.js'
 import type { BlobInfo, BlobStore, ByteRange, PartialWrite, PutResult } from './blob-store.js'
 import { assertByteRange } from './byte-range.js'
 import { HashingMeter } from './hashing-meter.js'
+import { LocalAppends } from './local-append.js'
+import {
+  isMissing,
+  keyOfPartial,
+  syncDirectory,
+  TMP_DIR,
+  TMP_NAME,
+  unlessMissing,
+} from './local-files.js'
 import { safeJoin } from './safe-path.js'
 import { BlobNotFoundError } from './storage-errors.js'
 
-// Partial writes live here, never at a key, so a crash mid-upload leaves nothing that list()
-// reports as a blob. Keys cannot start with '.', so no key can collide with it.
-const TMP_DIR = '.tmp'
-// The names put() gives its temporary files (randomUUID()); nothing else there is removed.
-const TMP_NAME = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 // The fan-out directories newBlobKey() makes under its prefix.
 const FAN_OUT_NAME = /^[0-9a-f]{2}$/
 // Four times Node's default. Each chunk costs a read, a Buffer and a socket write; at 256 KiB
@@ -31,9 +36,11 @@ const WRITE_BUFFER_BYTES = 1024 * 1024
 export class LocalBlobStore implements BlobStore {
   readonly driver = 'local'
   readonly #root: string
+  readonly #appends: LocalAppends
 
   constructor(options: { root: string }) {
     this.#root = resolve(options.root)
+    this.#appends = new LocalAppends(this.#root)
   }
 
   async put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult> {
@@ -106,7 +113,7 @@ export class LocalBlobStore implements BlobStore {
       if (!TMP_NAME.test(name)) continue
       // Every write moves mtime on, so a put still streaming always looks recent.
       const stats = await unlessMissing(stat(join(tmpDir, name)))
-      if (stats?.isFile()) yield { id: name, since: stats.mtime }
+      if (stats?.isFile()) yield { id: name, key: keyOfPartial(name), since: stats.mtime }
     }
   }
 
@@ -116,6 +123,27 @@ export class LocalBlobStore implements BlobStore {
     }
     // A put still writing keeps its descriptor and writes on, but its final rename fails.
     await rm(safeJoin(join(this.#root, TMP_DIR), partial.id), { force: true })
+  }
+
+  beginAppend(key: string, options: { blockSize: number }): Promise<AppendHandle> {
+    return this.#appends.begin(key, options)
+  }
+
+  appendBlock(
+    handle: AppendHandle,
+    block: { index: number; length: number; final: boolean },
+    body: Readable,
+    options?: { signal?: AbortSignal },
+  ): Promise<void> {
+    return this.#appends.write(handle, block, body, options?.signal)
+  }
+
+  completeAppend(handle: AppendHandle, options: { blocks: number; size: number }) {
+    return this.#appends.complete(handle, options)
+  }
+
+  abortAppend(handle: AppendHandle): Promise<void> {
+    return this.#appends.abort(handle)
   }
 
   async ping(): Promise<void> {
@@ -154,31 +182,8 @@ async function writeDurably(
   await file.close()
 }
 
-async function syncDirectory(path: string): Promise<void> {
-  const dir = await open(path, 'r')
-  try {
-    await dir.sync()
-  } finally {
-    await dir.close()
-  }
-}
-
 /** A directory's entries in code-unit order (byte order for these ASCII names); none if absent. */
 async function sortedNames(dir: string): Promise<string[]> {
   const names = (await unlessMissing(readdir(dir))) ?? []
   return names.sort()
-}
-
-async function unlessMissing<T>(promise: Promise<T>): Promise<T | undefined> {
-  try {
-    return await promise
-  } catch (error) {
-    if (isMissing(error)) return undefined
-    throw error
-  }
-}
-
-function isMissing(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code
-  return code === 'ENOENT' || code === 'ENOTDIR'
 }

@@ -1,20 +1,38 @@
+import { randomUUID } from 'node:crypto'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import {
+  assertAppendKey,
+  assertBlock,
+  assertBlockSize,
+  assertCompletion,
+  type BlockRef,
+  readBlock,
+} from './append-rules.js'
+import type { AppendHandle } from './appendable-blob-store.js'
 import { assertBlobKey, isOwnBlobKey } from './blob-key.js'
 import type { BlobInfo, BlobStore, ByteRange, PartialWrite, PutResult } from './blob-store.js'
 import { assertByteRange } from './byte-range.js'
 import { HashingMeter } from './hashing-meter.js'
-import { BlobNotFoundError } from './storage-errors.js'
+import { AppendNotFoundError, BlobNotFoundError, InvalidAppendError } from './storage-errors.js'
 
 interface StoredBlob {
   bytes: Buffer
   lastModified: Date
 }
 
+interface PendingAppend {
+  key: string
+  blocks: Map<number, Buffer>
+  lastWrite: Date
+}
+
 /** Blobs in a Map, for unit tests. Same contract as the durable stores. */
 export class MemoryBlobStore implements BlobStore {
   readonly driver = 'memory'
   readonly #blobs = new Map<string, StoredBlob>()
+  // By the handle's id, as S3 keeps multipart uploads by upload id.
+  readonly #appends = new Map<string, PendingAppend>()
 
   async put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult> {
     assertBlobKey(key)
@@ -64,12 +82,70 @@ export class MemoryBlobStore implements BlobStore {
     }
   }
 
-  // A put holds its bytes in memory and stores them in one step: it never leaves a partial.
-  async *listPartials(): AsyncIterable<PartialWrite> {}
+  async beginAppend(key: string, options: { blockSize: number }): Promise<AppendHandle> {
+    assertAppendKey(key)
+    assertBlockSize(options.blockSize)
+    const id = randomUUID()
+    this.#appends.set(id, { key, blocks: new Map(), lastWrite: new Date() })
+    return { key, blockSize: options.blockSize, state: { id } }
+  }
 
-  async removePartial(): Promise<void> {}
+  async appendBlock(
+    handle: AppendHandle,
+    block: BlockRef,
+    body: Readable,
+    options?: { signal?: AbortSignal },
+  ): Promise<void> {
+    assertBlock(handle, block)
+    this.#pending(handle)
+    const bytes = await readBlock(body, block.length, options?.signal)
+    // Looked up again: the append may have been aborted while the body streamed.
+    const pending = this.#pending(handle)
+    pending.blocks.set(block.index, bytes)
+    pending.lastWrite = new Date()
+  }
+
+  async completeAppend(
+    handle: AppendHandle,
+    options: { blocks: number; size: number },
+  ): Promise<{ envelope?: string }> {
+    assertCompletion(handle, options)
+    const pending = this.#appends.get(handle.state.id ?? '')
+    // Already completed: a caller that never heard the answer asks again.
+    if (!pending && this.#blobs.get(handle.key)?.bytes.length === options.size) return {}
+    const { blocks } = this.#pending(handle)
+    const parts = Array.from({ length: options.blocks }, (_, index) => blocks.get(index))
+    const bytes = Buffer.concat(parts.filter((part) => part !== undefined))
+    if (parts.includes(undefined) || bytes.length !== options.size) {
+      throw new InvalidAppendError(`blocks written do not make ${options.size} bytes`)
+    }
+    this.#blobs.set(handle.key, { bytes, lastModified: new Date() })
+    this.#appends.delete(handle.state.id ?? '')
+    return {}
+  }
+
+  async abortAppend(handle: AppendHandle): Promise<void> {
+    this.#appends.delete(handle.state.id ?? '')
+  }
+
+  // A put holds its bytes in memory and stores them in one step: only appends leave partials.
+  async *listPartials(): AsyncIterable<PartialWrite> {
+    for (const [id, pending] of [...this.#appends]) {
+      yield { id, key: pending.key, since: pending.lastWrite }
+    }
+  }
+
+  async removePartial(partial: PartialWrite): Promise<void> {
+    this.#appends.delete(partial.id)
+  }
 
   async ping(): Promise<void> {}
+
+  #pending(handle: AppendHandle): PendingAppend {
+    const pending = this.#appends.get(handle.state.id ?? '')
+    if (!pending || pending.key !== handle.key) throw new AppendNotFoundError(handle.key)
+    return pending
+  }
 
   #find(key: string): StoredBlob | undefined {
     assertBlobKey(key)

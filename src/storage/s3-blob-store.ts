@@ -12,10 +12,13 @@ import {
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import type { S3Config } from '../config.js'
+import type { AppendHandle } from './appendable-blob-store.js'
 import { assertBlobKey, BLOB_KEY_PREFIX, isOwnBlobKey } from './blob-key.js'
 import type { BlobInfo, BlobStore, ByteRange, PartialWrite, PutResult } from './blob-store.js'
 import { assertByteRange } from './byte-range.js'
 import { HashingMeter } from './hashing-meter.js'
+import { S3Appends } from './s3-append.js'
+import { isNoSuchUpload, isNotFound, unavailable } from './s3-errors.js'
 import { BlobNotFoundError, StorageUnavailableError } from './storage-errors.js'
 
 export interface S3BlobStoreOptions {
@@ -55,12 +58,14 @@ export class S3BlobStore implements BlobStore {
   readonly #bucket: string
   readonly #partSize: number
   readonly #queueSize: number
+  readonly #appends: S3Appends
 
   constructor(options: S3BlobStoreOptions) {
     this.#client = options.client
     this.#bucket = options.bucket
     this.#partSize = options.partSizeBytes
     this.#queueSize = options.queueSize
+    this.#appends = new S3Appends({ client: options.client, bucket: options.bucket })
   }
 
   async put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult> {
@@ -208,9 +213,30 @@ export class S3BlobStore implements BlobStore {
       )
       .catch((error: unknown) => {
         // Already aborted, or completed after all: either way there is nothing to discard.
-        if ((error as { name?: unknown } | undefined)?.name === 'NoSuchUpload') return
+        if (isNoSuchUpload(error)) return
         throw unavailable(error)
       })
+  }
+
+  beginAppend(key: string, options: { blockSize: number }): Promise<AppendHandle> {
+    return this.#appends.begin(key, options)
+  }
+
+  appendBlock(
+    handle: AppendHandle,
+    block: { index: number; length: number; final: boolean },
+    body: Readable,
+    options?: { signal?: AbortSignal },
+  ): Promise<void> {
+    return this.#appends.write(handle, block, body, options?.signal)
+  }
+
+  completeAppend(handle: AppendHandle, options: { blocks: number; size: number }) {
+    return this.#appends.complete(handle, options)
+  }
+
+  abortAppend(handle: AppendHandle): Promise<void> {
+    return this.#appends.abort(handle)
   }
 
   async ping(): Promise<void> {
@@ -236,16 +262,4 @@ async function* slice(source: Readable, skip: number, take: number): AsyncGenera
     if (part.length > 0) yield part
     if (take === 0) return
   }
-}
-
-// NoSuchKey from GetObject; HEAD responses carry no body, so the SDK can only say NotFound.
-function isNotFound(error: unknown): boolean {
-  const name = (error as { name?: unknown } | undefined)?.name
-  return name === 'NoSuchKey' || name === 'NotFound'
-}
-
-function unavailable(error: unknown): StorageUnavailableError {
-  return error instanceof StorageUnavailableError
-    ? error
-    : new StorageUnavailableError(undefined, { cause: error })
 }

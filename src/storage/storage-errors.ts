@@ -25,3 +25,24 @@ export class InsufficientStorageError extends AppError {
     if (options?.cause) this.cause = options.cause
   }
 }
+
+/**
+ * A caller broke the appendable-blob contract (appendable-blob-store.ts): a block of the
+ * wrong length, an index out of range, a completion naming blocks never written. A bug in
+ * the caller, never the client's doing, hence a 500.
+ */
+export class InvalidAppendError extends AppError {
+  constructor(message: string) {
+    super('invalid_append', 500, message)
+  }
+}
+
+/**
+ * The append a handle names is gone: aborted, completed, or removed as abandoned by the
+ * reconciler. Its blocks cannot be recovered; the upload has to start again.
+ */
+export class AppendNotFoundError extends AppError {
+  constructor(readonly key: string) {
+    super('append_not_found', 404, 'The upload in progress is gone')
+  }
+}

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { newBlobKey } from '../../src/storage/blob-key.js'
 import type { BlobStore, PartialWrite } from '../../src/storage/blob-store.js'
 import { BlobNotFoundError } from '../../src/storage/storage-errors.js'
+import { type AppendSubject, appendableContract } from './appendable-blob-store.contract.js'
 
 const MiB = 1024 * 1024
 
@@ -13,6 +14,8 @@ export interface ContractSubject {
   teardown(): Promise<void>
   /** What head and list report for a blob of `size` bytes, if not `size` (encrypted stores). */
   storedSize?: (size: number) => number
+  reopen?: AppendSubject['reopen']
+  pendingWrites?: AppendSubject['pendingWrites']
 }
 
 /**
@@ -24,9 +27,10 @@ export function blobStoreContract(name: string, setup: () => Promise<ContractSub
     let store: BlobStore
     let teardown: (() => Promise<void>) | undefined
     let storedSize = (size: number) => size
+    let subject: ContractSubject
 
     beforeAll(async () => {
-      const subject = await setup()
+      subject = await setup()
       ;({ store, teardown } = subject)
       storedSize = subject.storedSize ?? storedSize
     })
@@ -258,6 +262,8 @@ export function blobStoreContract(name: string, setup: () => Promise<ContractSub
     it('answers a ping', async () => {
       await expect(store.ping()).resolves.toBeUndefined()
     })
+
+    appendableContract(() => ({ ...subject, storedSize }))
   })
 }
 

@@ -14,16 +14,20 @@ import { createBlobStore } from '../../src/storage/create-blob-store.js'
 import { LocalBlobStore } from '../../src/storage/local-blob-store.js'
 import { MemoryBlobStore } from '../../src/storage/memory-blob-store.js'
 import { createS3Client, S3BlobStore } from '../../src/storage/s3-blob-store.js'
-import { StorageUnavailableError } from '../../src/storage/storage-errors.js'
+import { InvalidAppendError, StorageUnavailableError } from '../../src/storage/storage-errors.js'
 import { startFlakyProxy } from '../helpers/flaky-proxy.js'
 import { type S3TestServer, startS3Server } from '../helpers/s3-server.js'
 import { blobStoreContract } from './blob-store.contract.js'
+
+const MiB = 1024 * 1024
 
 blobStoreContract('local', async () => {
   const root = await mkdtemp(join(tmpdir(), 'satchel-blobs-'))
   return {
     store: new LocalBlobStore({ root }),
     teardown: () => rm(root, { recursive: true, force: true }),
+    reopen: () => new LocalBlobStore({ root }),
+    pendingWrites: async () => (await readdir(join(root, '.tmp')).catch(() => [])).length,
   }
 })
 
@@ -34,7 +38,12 @@ blobStoreContract('memory', async () => ({
 
 blobStoreContract('s3 (s3rver)', async () => {
   const s3 = await startS3Server()
-  return { store: s3Store(s3), teardown: () => s3.close() }
+  return {
+    store: s3Store(s3),
+    teardown: () => s3.close(),
+    reopen: () => s3Store(s3),
+    pendingWrites: () => s3.pendingMultipartUploads(),
+  }
 })
 
 function s3Store(s3: Pick<S3TestServer, 'client' | 's3Config'>) {
@@ -91,6 +100,35 @@ describe('LocalBlobStore', () => {
     await store.removePartial(found)
     expect(await readdir(tmp)).toEqual([fresh])
     await rm(join(tmp, fresh))
+  })
+
+  it('leaves other files alone when a block fails (no descriptor closed twice)', async () => {
+    const store = new LocalBlobStore({ root })
+    const block = 5 * MiB
+    const bytes = randomBytes(block)
+    for (let round = 0; round < 20; round++) {
+      const [failing, kept] = await Promise.all(
+        [newBlobKey(), newBlobKey()].map((key) => store.beginAppend(key, { blockSize: block })),
+      )
+      // One byte short: fails only once the whole body has gone to the file.
+      const short = store.appendBlock(
+        failing!,
+        { index: 0, length: block, final: true },
+        Readable.from([bytes.subarray(1)]),
+      )
+      await expect(short).rejects.toBeInstanceOf(InvalidAppendError)
+      // Opened at once, so it may get the descriptor number the failed write gave up.
+      await store.appendBlock(
+        kept!,
+        { index: 0, length: block, final: true },
+        Readable.from([bytes]),
+      )
+      await store.completeAppend(kept!, { blocks: 1, size: block })
+      const stored = Buffer.concat(await (await store.get(kept!.key)).toArray())
+      expect(stored.equals(bytes)).toBe(true)
+      await store.abortAppend(failing!)
+      await store.delete(kept!.key)
+    }
   })
 
   it('refuses to remove a partial by a name it never gives one', async () => {
@@ -176,6 +214,49 @@ describe('S3BlobStore', () => {
     expect(Buffer.concat(part)).toEqual(bytes.subarray(90, 210))
   })
 
+  it('completes an append with every part of a listing that spans several pages', async () => {
+    const sent: { name: string; input: Record<string, unknown> }[] = []
+    const pages = [
+      { Parts: [part(1, 5 * MiB), part(2, 5 * MiB)], IsTruncated: true, NextPartNumberMarker: '2' },
+      { Parts: [part(3, 10)], IsTruncated: false },
+    ]
+    const client = {
+      send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+        sent.push({ name: command.constructor.name, input: command.input })
+        return command.constructor.name === 'ListPartsCommand' ? pages.shift() : {}
+      },
+    }
+    const store = s3Store({ client: client as unknown as S3Client, s3Config: s3.s3Config })
+    const handle = { key: newBlobKey(), blockSize: 5 * MiB, state: { uploadId: 'u1' } }
+
+    await store.completeAppend(handle, { blocks: 3, size: 10 * MiB + 10 })
+
+    expect(sent.map((call) => call.input.PartNumberMarker)).toEqual([undefined, '2', undefined])
+    expect(sent.at(-1)).toMatchObject({
+      name: 'CompleteMultipartUploadCommand',
+      input: {
+        MultipartUpload: { Parts: [1, 2, 3].map((n) => ({ PartNumber: n, ETag: `"e${n}"` })) },
+      },
+    })
+  })
+
+  it('refuses an append past S3’s 10,000 parts before sending anything', async () => {
+    const client = { send: () => Promise.reject(new Error('nothing may be sent')) }
+    const store = s3Store({ client: client as unknown as S3Client, s3Config: s3.s3Config })
+    const handle = { key: newBlobKey(), blockSize: 5 * MiB, state: { uploadId: 'u1' } }
+
+    await expect(
+      store.appendBlock(
+        handle,
+        { index: 10_000, length: 1, final: true },
+        Readable.from([Buffer.of(1)]),
+      ),
+    ).rejects.toBeInstanceOf(InvalidAppendError)
+    await expect(
+      store.completeAppend(handle, { blocks: 10_001, size: 10_000 * 5 * MiB + 1 }),
+    ).rejects.toThrow(/at most 10000 parts/)
+  })
+
   it('reports an unreachable endpoint as StorageUnavailableError', async () => {
     const endpoint = await closedLoopbackEndpoint()
     const client = createS3Client({ ...s3.s3Config, endpoint })
@@ -199,6 +280,10 @@ describe('createBlobStore', () => {
     expect(s3.driver).toBe('s3')
   })
 })
+
+function part(PartNumber: number, Size: number) {
+  return { PartNumber, Size, ETag: `"e${PartNumber}"` }
+}
 
 async function listAll<T>(items: AsyncIterable<T>): Promise<T[]> {
   const all: T[] = []

@@ -332,6 +332,10 @@ function withOverrides(inner: BlobStore, overrides: Partial<BlobStore>): BlobSto
     listPartials: inner.listPartials.bind(inner),
     removePartial: inner.removePartial.bind(inner),
     ping: inner.ping.bind(inner),
+    beginAppend: inner.beginAppend.bind(inner),
+    appendBlock: inner.appendBlock.bind(inner),
+    completeAppend: inner.completeAppend.bind(inner),
+    abortAppend: inner.abortAppend.bind(inner),
     ...overrides,
   }
 }

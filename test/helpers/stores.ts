@@ -46,6 +46,22 @@ export function withFaults(
       await before('removePartial', args)
       return store.removePartial(...args)
     },
+    beginAppend: async (...args) => {
+      await before('beginAppend', args)
+      return store.beginAppend(...args)
+    },
+    appendBlock: async (...args) => {
+      await before('appendBlock', args)
+      return store.appendBlock(...args)
+    },
+    completeAppend: async (...args) => {
+      await before('completeAppend', args)
+      return store.completeAppend(...args)
+    },
+    abortAppend: async (...args) => {
+      await before('abortAppend', args)
+      return store.abortAppend(...args)
+    },
     ping: async (...args) => {
       await before('ping', args)
       return store.ping(...args)

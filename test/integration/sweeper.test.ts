@@ -48,6 +48,7 @@ describe.each(['local', 's3'] as const)('the sweeper on the %s driver', (driver)
       uploadGraceSeconds: 60,
       onFilesExpired: async () => {},
       finishClosedAccounts: async () => 0,
+      sweepTusUploads: async () => 0,
     })
 
   it("deletes an expired file's blob, row and links, and leaves live files alone", async () => {

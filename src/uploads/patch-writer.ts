@@ -1,0 +1,133 @@
+import { createHash, type Hash } from 'node:crypto'
+import { Readable } from 'node:stream'
+import type { AppendHandle } from '../storage/appendable-blob-store.js'
+import { newBlobKey } from '../storage/blob-key.js'
+import type { BlobStore } from '../storage/blob-store.js'
+import type { Checksum } from './tus-protocol.js'
+import { ChecksumMismatchError, UploadLengthExceededError } from './uploads-errors.js'
+
+export interface CarryBlob {
+  key: string
+  envelope: string | null
+}
+
+export interface PatchPlan {
+  store: BlobStore
+  handle: AppendHandle
+  /** The row's offset when the PATCH began. */
+  offset: number
+  length: number | null
+  /** The carry's bytes: from the end of the last block written up to `offset`. */
+  carry: Buffer
+  carryKey: string | null
+  checksum?: Checksum
+  /** The whole-file hash of the first `offset` bytes, when this process has it. */
+  hash?: Hash
+  signal: AbortSignal
+  /** Records a new offset and carry in the row; throws if the lease was lost. */
+  advance(step: { from: number; to: number; carry: CarryBlob | null }): Promise<void>
+  /** Runs before bytes up to `end` are taken in: the limits of a deferred length. */
+  admit(end: number): Promise<void>
+  /** A carry blob the row no longer names; its removal may fail (the orphan scan finishes). */
+  dropCarry(key: string): Promise<void>
+}
+
+export interface PatchOutcome {
+  offset: number
+  /** The final block is written: the upload is ready to complete. */
+  complete: boolean
+  /** The whole-file hash up to `offset`, when every byte of it passed through this process. */
+  hash?: Hash
+}
+
+/**
+ * Writes one PATCH body into the upload's append, a block at a time: at most one block is
+ * held in memory, and a full block is written only once a byte past it arrives, so the
+ * block that reaches Upload-Length is always the final one. What does not fill a block
+ * becomes the new carry. Without a checksum, the offset moves with every block, and what
+ * arrived before the client vanished is kept; with one, it moves once, after the body
+ * verified, and blocks written meanwhile stay past the offset, to be replaced.
+ */
+export async function writePatch(plan: PatchPlan, body: AsyncIterable<Buffer>) {
+  const { store, handle, checksum, signal } = plan
+  const blockSize = handle.blockSize
+  let start = plan.offset - plan.carry.length
+  let block = Buffer.allocUnsafe(blockSize)
+  let filled = plan.carry.copy(block)
+  let recorded = plan.offset
+  let staleCarry = plan.carryKey
+  let received = 0
+  const bodyHash = checksum ? createHash(checksum.algorithm) : undefined
+
+  const record = async (to: number, carry: CarryBlob | null) => {
+    await plan.advance({ from: recorded, to, carry })
+    recorded = to
+    if (staleCarry !== null && staleCarry !== carry?.key) {
+      await plan.dropCarry(staleCarry)
+      staleCarry = null
+    }
+  }
+  const writeBlock = async (final: boolean) => {
+    const index = start / blockSize
+    const bytes = block.subarray(0, filled)
+    await store.appendBlock(handle, { index, length: filled, final }, Readable.from([bytes]), {
+      signal,
+    })
+    start += filled
+    block = Buffer.allocUnsafe(blockSize)
+    filled = 0
+    if (!checksum) await record(start, null)
+  }
+
+  let failure: unknown
+  try {
+    for await (const chunk of body) {
+      const end = plan.offset + received + chunk.length
+      if (plan.length !== null && end > plan.length)
+        throw new UploadLengthExceededError(plan.length)
+      await plan.admit(end)
+      for (let at = 0; at < chunk.length; ) {
+        if (filled === blockSize) await writeBlock(false)
+        const copied = chunk.copy(block, filled, at)
+        filled += copied
+        at += copied
+      }
+      received += chunk.length
+      plan.hash?.update(chunk)
+      bodyHash?.update(chunk)
+    }
+  } catch (err) {
+    failure = err
+  }
+  // A body that cannot be verified is not kept, nor one that does not match.
+  if (failure && checksum) throw failure
+  if (bodyHash && checksum && !bodyHash.digest().equals(checksum.digest)) {
+    throw new ChecksumMismatchError()
+  }
+  const end = start + filled
+  if (!failure && plan.length !== null && end === plan.length) {
+    await writeBlock(true)
+    if (checksum) await record(end, null)
+    return { offset: end, complete: true, hash: plan.hash } satisfies PatchOutcome
+  }
+  if (end > recorded) {
+    // A full block with more to come can go now; with a deferred length it might turn out
+    // to be the final one, which only a carry can still become.
+    if (filled === blockSize && plan.length !== null) await writeBlock(false)
+    if (filled > 0) {
+      const key = newBlobKey()
+      const bytes = block.subarray(0, filled)
+      const { envelope } = await store.put(key, Readable.from([bytes]), { signal })
+      const carry = { key, envelope: envelope ?? null }
+      await record(end, carry).catch(async (err: unknown) => {
+        await plan.dropCarry(key)
+        throw err
+      })
+    } else if (end > recorded) {
+      await record(end, null)
+    }
+  }
+  if (failure) throw failure
+  const whole = recorded === plan.offset + received
+  return { offset: recorded, complete: false, hash: whole ? plan.hash : undefined }
+}
