@@ -1,9 +1,9 @@
 import { Type } from '@fastify/type-provider-typebox'
 import type { SharesService } from '../../../shares/shares-service.js'
-import { bearerAuth } from '../../openapi.js'
+import { bearerAuth, problems } from '../../openapi.js'
 import { ExpiresIn } from '../../safe-integer.js'
 import type { App } from '../../types.js'
-import { FileParams } from '../files/schemas.js'
+import { FileNotFound, FileParams } from '../files/schemas.js'
 import { MaxDownloads, ShareObject, SharePassword, shareResponse } from './schemas.js'
 
 export function createShare(app: App, shares: SharesService) {
@@ -14,6 +14,7 @@ export function createShare(app: App, shares: SharesService) {
       schema: {
         tags: ['shares'],
         summary: 'Create a new public link for a file',
+        operationId: 'createShare',
         security: bearerAuth,
         params: FileParams,
         body: Type.Object(
@@ -24,7 +25,13 @@ export function createShare(app: App, shares: SharesService) {
           },
           { additionalProperties: false },
         ),
-        response: { 201: ShareObject },
+        response: {
+          201: ShareObject,
+          ...problems({
+            400: '`invalid_share_options`, or `validation_failed`',
+            404: FileNotFound,
+          }),
+        },
       },
     },
     async (req, reply) => {
