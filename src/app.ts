@@ -1,13 +1,11 @@
 import multipart from '@fastify/multipart'
-import swagger from '@fastify/swagger'
-import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import websocket from '@fastify/websocket'
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
 import type { Config } from './config.js'
 import { answerFrameworkError, clientErrorHandler, registerErrorHandling } from './http/errors.js'
 import { MAX_PART_HEADER_LINES } from './http/multipart-guard.js'
-import { referSharedParameters, sharedParameters } from './http/openapi.js'
+import { registerOpenApi } from './http/openapi.js'
 import { registerAuthenticate } from './http/plugins/authenticate.js'
 import { registerRateLimit } from './http/plugins/rate-limit.js'
 import { registerRequestId, requestIdFrom } from './http/plugins/request-id.js'
@@ -99,19 +97,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   registerErrorHandling(app)
   registerAuthenticate(app, services.accessTokens, services.sessionGuard)
   app.addHook('onClose', async () => services.sessionGuard.close())
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: { title: 'Satchel', version: '0.1.0', description: 'File sharing and management' },
-      components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
-        parameters: sharedParameters,
-      },
-    },
-    transformObject: (doc) =>
-      referSharedParameters('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject),
-  })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await registerOpenApi(app, config)
   await app.register(multipart, {
     limits: {
       fileSize: config.maxUploadBytes,
@@ -124,7 +110,6 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     },
   })
   await app.register(websocket, { options: { maxPayload: 4096 }, preClose: closeSocketsGoingAway })
-  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger())
 
   const redis = deps.redis
   health(app, [

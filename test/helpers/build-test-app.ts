@@ -11,6 +11,7 @@ import { createLogger } from '../../src/infra/logger.js'
 import { openDependencies } from '../../src/runtime.js'
 import type { DB } from '../../src/schema.js'
 import type { BlobStore } from '../../src/storage/blob-store.js'
+import { checkContract } from './contract.js'
 import { createTestDatabase } from './databases.js'
 
 export interface TestApp {
@@ -63,6 +64,7 @@ export async function buildTestApp(
   if (wrap.store) deps.store = wrap.store(deps.store)
   if (wrap.database) deps.database = wrap.database(deps.database)
   const app = await buildApp(config, deps)
+  checkContract(app)
   await app.ready()
   return {
     app,

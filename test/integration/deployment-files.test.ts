@@ -242,3 +242,20 @@ describe('docs/deploy-aws.md', () => {
     expect(missing).toEqual([])
   })
 })
+
+describe('README.md', () => {
+  it('gives every configuration variable a row with its default', () => {
+    const readme = read('README.md')
+    const section = readme.slice(readme.indexOf('\n## Configuration\n'))
+    const table = section.slice(0, section.indexOf('\n## ', 1))
+    const defaults = new Map<string, string>()
+    for (const row of table.matchAll(/^\|([^|]*)\|([^|]*)\|/gm)) {
+      // A row may name several variables that share a default ("`S3_PART_SIZE_MB`, `S3_QUEUE_SIZE`").
+      for (const name of row[1]!.matchAll(/`([A-Z][A-Z0-9_]*)`/g)) {
+        defaults.set(name[1]!, row[2]!.trim())
+      }
+    }
+    const missing = [...configVariables()].filter((name) => !defaults.get(name))
+    expect(missing).toEqual([])
+  })
+})

@@ -12,7 +12,7 @@ const METRICS_TOKEN = 'metrics-token-0123456789'
 const REPRESENTATION = ['content-disposition', 'etag', 'last-modified', 'accept-ranges']
 
 // Routes the OpenAPI document leaves out on purpose.
-const HIDDEN = ['GET /openapi.json', 'GET /ws', 'GET /docs']
+const HIDDEN = ['GET /openapi.json', 'GET /docs']
 
 type Kind = 'json' | 'content' | 'empty'
 interface RouteCase {

@@ -11,6 +11,7 @@ export function createSocketTicket(app: App, tickets: SocketTickets) {
       schema: {
         tags: ['notifications'],
         summary: 'A one-time ticket (30 s) to open GET /ws?ticket=…',
+        operationId: 'createSocketTicket',
         security: bearerAuth,
         response: { 201: Type.Object({ ticket: Type.String(), expires_in: Type.Integer() }) },
       },

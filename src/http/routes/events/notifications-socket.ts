@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws'
 import { AppError } from '../../../errors.js'
 import type { EventBus } from '../../../events/event-bus.js'
 import type { SocketTickets } from '../../../users/socket-tickets.js'
+import { anonymous, documentOnly, problems } from '../../openapi.js'
 import type { App } from '../../types.js'
 
 const HEARTBEAT_MS = 30_000
@@ -13,6 +14,37 @@ const MAX_BUFFERED_BYTES = 1024 * 1024
 // RFC 6455 "going away": the server is shutting down, so the client reconnects (to another
 // instance) and resyncs. @fastify/websocket's own preClose would send no code (1005).
 const GOING_AWAY = 1001
+
+// @fastify/websocket hides its routes from the document; this puts GET /ws back, with the
+// upgrade that no HTTP response schema can describe.
+const SOCKET_DOCUMENT = documentOnly({
+  hide: false,
+  operationId: 'openNotificationsSocket',
+  description:
+    'A WebSocket (RFC 6455): send `Connection: Upgrade` and `Upgrade: websocket`. The server sends JSON text frames, each a `SocketMessage`: first `connected`, then your events, on every connection you have open. Delivery is best effort: after a reconnect, resync with GET /files. The server pings every 30 s and drops sockets that do not answer.',
+  security: anonymous,
+  response: {
+    101: {
+      description:
+        'Switching Protocols: the socket is open. No HTTP body follows; the content below is what each WebSocket text frame holds',
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/SocketMessage' } } },
+      headers: {
+        upgrade: { type: 'string', const: 'websocket' },
+        connection: { type: 'string', const: 'Upgrade' },
+        'sec-websocket-accept': { type: 'string', description: 'RFC 6455 handshake' },
+      },
+    },
+    404: { type: 'null', description: 'Not an upgrade request (no body)' },
+    ...problems({
+      400: '`validation_failed`: no ticket, or one over 512 characters',
+      401: '`invalid_ticket`: forged, expired or already used',
+      403: '`forbidden_origin`: the Origin is not in ALLOWED_ORIGINS',
+      429: '`rate_limited`',
+      500: '`internal_error`',
+      503: '`service_unavailable`',
+    }),
+  },
+})
 
 class ForbiddenOriginError extends AppError {
   constructor() {
@@ -40,6 +72,7 @@ export function notificationsSocket(
     '/ws',
     {
       websocket: true,
+      config: SOCKET_DOCUMENT,
       schema: {
         tags: ['notifications'],
         summary: 'WebSocket of your events; connect with a ticket from POST /ws/ticket',

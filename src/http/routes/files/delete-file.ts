@@ -1,7 +1,7 @@
 import type { FilesService } from '../../../files/files-service.js'
-import { bearerAuth, noContent } from '../../openapi.js'
+import { bearerAuth, noContent, problems } from '../../openapi.js'
 import type { App } from '../../types.js'
-import { FileParams } from './schemas.js'
+import { FileNotFound, FileParams } from './schemas.js'
 
 export function deleteFile(app: App, files: FilesService) {
   app.delete(
@@ -11,8 +11,9 @@ export function deleteFile(app: App, files: FilesService) {
       schema: {
         tags: ['files'],
         summary: 'Delete a file',
+        operationId: 'deleteFile',
         security: bearerAuth,
-        response: noContent,
+        response: { ...noContent, ...problems({ 404: FileNotFound }) },
         params: FileParams,
       },
     },

@@ -1,7 +1,7 @@
 import type { FilesService } from '../../../files/files-service.js'
-import { bearerAuth } from '../../openapi.js'
+import { bearerAuth, problems } from '../../openapi.js'
 import type { App } from '../../types.js'
-import { FileObject, FileParams, fileResponse } from './schemas.js'
+import { FileNotFound, FileObject, FileParams, fileResponse } from './schemas.js'
 
 export function getFile(app: App, files: FilesService) {
   app.get(
@@ -11,9 +11,10 @@ export function getFile(app: App, files: FilesService) {
       schema: {
         tags: ['files'],
         summary: "A file's metadata",
+        operationId: 'getFile',
         security: bearerAuth,
         params: FileParams,
-        response: { 200: FileObject },
+        response: { 200: FileObject, ...problems({ 404: FileNotFound }) },
       },
     },
     async (req) => fileResponse(await files.get(req.user.id, req.params.id), files),

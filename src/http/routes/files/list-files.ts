@@ -1,7 +1,7 @@
 import { type Static, Type } from '@fastify/type-provider-typebox'
 import { parseTypeFilter, TYPE_CATEGORIES } from '../../../files/file-search.js'
 import type { FilePage, FilesService } from '../../../files/files-service.js'
-import { bearerAuth } from '../../openapi.js'
+import { bearerAuth, problems } from '../../openapi.js'
 import { SafeInteger } from '../../safe-integer.js'
 import type { App } from '../../types.js'
 import { FileObject, fileResponse } from './schemas.js'
@@ -50,9 +50,13 @@ export function listFiles(app: App, files: FilesService) {
         schema: {
           tags: ['files'],
           summary: 'Your files: filtered, sorted, in pages (keyset cursor)',
+          operationId: url === '/files' ? 'listFiles' : 'searchFiles',
           security: bearerAuth,
           querystring: ListQuery,
-          response: { 200: ListResponse },
+          response: {
+            200: ListResponse,
+            ...problems({ 400: '`invalid_cursor`, `invalid_filter`, or `validation_failed`' }),
+          },
         },
       },
       async (req, reply) => {

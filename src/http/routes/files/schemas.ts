@@ -1,6 +1,7 @@
 import { Type } from '@fastify/type-provider-typebox'
 import type { FileRecord } from '../../../files/files-repository.js'
 import type { FilesService } from '../../../files/files-service.js'
+import { problems, RetryAfter } from '../../openapi.js'
 import { ExpiresIn } from '../../safe-integer.js'
 
 export const FileObject = Type.Object({
@@ -16,6 +17,60 @@ export const FileObject = Type.Object({
 })
 
 export const FileParams = Type.Object({ id: Type.String({ format: 'uuid' }) })
+
+export const FileNotFound = "`file_not_found`: no such file of yours (another user's too)"
+
+/** What a 304 repeats of the 200 it stands for (see sendFile). */
+const VALIDATORS = {
+  etag: Type.String({ description: "The file's sha256, quoted" }),
+  'last-modified': Type.String({ description: 'When the file last changed (HTTP date)' }),
+  'cache-control': Type.Literal('private, no-cache'),
+}
+
+const BYTES_HEADERS = {
+  ...VALIDATORS,
+  'content-length': Type.Integer({ description: 'Bytes in this response' }),
+  'accept-ranges': Type.Literal('bytes'),
+  'content-disposition': Type.String({
+    description: 'attachment, an ASCII filename and the exact name in filename* (RFC 6266)',
+  }),
+  'content-security-policy': Type.Literal("sandbox; default-src 'none'"),
+}
+
+// Typed unknown: the handler sends a stream, never a string.
+const FileBytes = { schema: Type.Unsafe<unknown>({ type: 'string', format: 'binary' }) }
+
+/** The answers of every download (sendFile): whole, ranged, not modified, bad range. */
+export const downloadResponses = {
+  200: {
+    description: "The file's bytes, with the Content-Type it was stored with",
+    headers: BYTES_HEADERS,
+    content: { '*/*': FileBytes },
+  },
+  206: {
+    description: 'The one byte range asked for with Range (several ranges get the whole file)',
+    headers: {
+      ...BYTES_HEADERS,
+      'content-range': Type.String({ description: '`bytes <first>-<last>/<size>`' }),
+    },
+    content: { '*/*': FileBytes },
+  },
+  304: Type.Null({
+    description: 'If-None-Match names the current ETag: the copy you have is current',
+    headers: VALIDATORS,
+  }),
+  ...problems({
+    416: {
+      description: '`range_not_satisfiable`: the Range starts past the end of the file',
+      headers: { 'content-range': Type.String({ description: '`bytes */<size>`' }) },
+    },
+    503: {
+      description:
+        '`storage_unavailable`: the file store failed or timed out; or `service_unavailable`',
+      headers: RetryAfter,
+    },
+  }),
+}
 
 export const ExpiryQuery = {
   expires_in: Type.Optional(ExpiresIn),

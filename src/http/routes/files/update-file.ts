@@ -1,9 +1,9 @@
 import { Type } from '@fastify/type-provider-typebox'
 import type { FilesService } from '../../../files/files-service.js'
-import { bearerAuth } from '../../openapi.js'
+import { bearerAuth, problems } from '../../openapi.js'
 import { ExpiresIn } from '../../safe-integer.js'
 import type { App } from '../../types.js'
-import { FileObject, FileParams, fileResponse } from './schemas.js'
+import { FileNotFound, FileObject, FileParams, fileResponse } from './schemas.js'
 
 export function updateFile(app: App, files: FilesService) {
   app.patch(
@@ -13,6 +13,7 @@ export function updateFile(app: App, files: FilesService) {
       schema: {
         tags: ['files'],
         summary: 'Rename a file or change when it expires',
+        operationId: 'updateFile',
         security: bearerAuth,
         params: FileParams,
         body: Type.Object(
@@ -27,7 +28,13 @@ export function updateFile(app: App, files: FilesService) {
           },
           { additionalProperties: false, minProperties: 1 },
         ),
-        response: { 200: FileObject },
+        response: {
+          200: FileObject,
+          ...problems({
+            400: '`invalid_file_name`, `invalid_expiry`, or `validation_failed`',
+            404: FileNotFound,
+          }),
+        },
       },
     },
     async (req) => {

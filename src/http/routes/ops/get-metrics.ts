@@ -1,6 +1,8 @@
 import { timingSafeEqual } from 'node:crypto'
+import { Type } from '@fastify/type-provider-typebox'
 import { NotAuthenticatedError } from '../../../errors.js'
 import type { Metrics } from '../../../infra/metrics.js'
+import { problems } from '../../openapi.js'
 import { bearerToken } from '../../plugins/authenticate.js'
 import type { App } from '../../types.js'
 
@@ -25,7 +27,22 @@ export function getMetrics(app: App, metrics: Metrics, access: MetricsAccess) {
     '/metrics',
     {
       config: { rateLimit: false },
-      schema: { tags: ['operations'], summary: 'Prometheus metrics' },
+      schema: {
+        tags: ['operations'],
+        summary: 'Prometheus metrics',
+        operationId: 'getMetrics',
+        // Open without a token only in the embedded mode, when METRICS_TOKEN is unset.
+        security: [{ metricsToken: [] }, {}],
+        response: {
+          200: {
+            description: 'The Prometheus text exposition format',
+            content: { 'text/plain': { schema: Type.String() } },
+          },
+          ...problems({
+            401: '`not_authenticated`: METRICS_TOKEN is set and not given, or it is unset in production mode',
+          }),
+        },
+      },
     },
     async (req, reply) => {
       if (token ? !sameSecret(bearerToken(req) ?? '', token) : !openWithoutToken) {

@@ -1,6 +1,7 @@
 import { mkdir, statfs } from 'node:fs/promises'
 import { Type } from '@fastify/type-provider-typebox'
 import { ServiceUnavailableError } from '../../../errors.js'
+import { anonymous, problems, RetryAfter } from '../../openapi.js'
 import type { App } from '../../types.js'
 
 export interface ReadinessCheck {
@@ -33,7 +34,13 @@ export function health(app: App, checks: ReadinessCheck[]) {
     '/healthz',
     {
       config: { rateLimit: false },
-      schema: { tags: ['operations'], summary: 'The process is alive', response: { 200: Status } },
+      schema: {
+        tags: ['operations'],
+        summary: 'The process is alive',
+        operationId: 'checkLiveness',
+        security: anonymous,
+        response: { 200: Status },
+      },
     },
     async () => ({ status: 'ok' }),
   )
@@ -45,7 +52,18 @@ export function health(app: App, checks: ReadinessCheck[]) {
       schema: {
         tags: ['operations'],
         summary: 'Every dependency answers and the disk has room',
-        response: { 200: Status },
+        operationId: 'checkReadiness',
+        security: anonymous,
+        response: {
+          200: Status,
+          ...problems({
+            503: {
+              description:
+                '`service_unavailable`: the detail names the failing checks (database, storage, redis, disk)',
+              headers: RetryAfter,
+            },
+          }),
+        },
       },
     },
     async (req) => {

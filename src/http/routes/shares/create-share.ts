@@ -2,10 +2,10 @@ import { Type } from '@fastify/type-provider-typebox'
 import type { IdempotencyService } from '../../../idempotency/idempotency-service.js'
 import type { SharesService } from '../../../shares/shares-service.js'
 import { idempotent } from '../../idempotency.js'
-import { bearerAuth, IdempotencyKeyHeader, idempotencyResponses } from '../../openapi.js'
+import { bearerAuth, IdempotencyKeyHeader, idempotencyProblems, problems } from '../../openapi.js'
 import { ExpiresIn } from '../../safe-integer.js'
 import type { App } from '../../types.js'
-import { FileParams } from '../files/schemas.js'
+import { FileNotFound, FileParams } from '../files/schemas.js'
 import { MaxDownloads, ShareObject, SharePassword, shareResponse } from './schemas.js'
 
 export function createShare(
@@ -19,6 +19,7 @@ export function createShare(
       schema: {
         tags: ['shares'],
         summary: 'Create a new public link for a file',
+        operationId: 'createShare',
         security: bearerAuth,
         params: FileParams,
         headers: IdempotencyKeyHeader,
@@ -30,7 +31,14 @@ export function createShare(
           },
           { additionalProperties: false },
         ),
-        response: { 201: ShareObject, ...idempotencyResponses },
+        response: {
+          201: ShareObject,
+          ...problems({
+            ...idempotencyProblems,
+            400: '`invalid_share_options`, `invalid_idempotency_key`, or `validation_failed`',
+            404: FileNotFound,
+          }),
+        },
       },
     },
     async (req, reply) => {
@@ -47,7 +55,8 @@ export function createShare(
         },
         linkFor: (id) => shares.url({ id }),
       })
-      return reply.code(status).send(share)
+      // Only a success is ever kept, and this route's one success is 201.
+      return reply.code(status as 201).send(share)
     },
   )
 }

@@ -1,7 +1,7 @@
 import type { SharesService } from '../../../shares/shares-service.js'
-import { bearerAuth, noContent } from '../../openapi.js'
+import { bearerAuth, noContent, problems } from '../../openapi.js'
 import type { App } from '../../types.js'
-import { ShareParams } from './schemas.js'
+import { ShareNotFound, ShareParams } from './schemas.js'
 
 export function deleteShare(app: App, shares: SharesService) {
   app.delete(
@@ -11,8 +11,9 @@ export function deleteShare(app: App, shares: SharesService) {
       schema: {
         tags: ['shares'],
         summary: 'Revoke a link at once',
+        operationId: 'deleteShare',
         security: bearerAuth,
-        response: noContent,
+        response: { ...noContent, ...problems({ 404: ShareNotFound }) },
         params: ShareParams,
       },
     },

@@ -3,13 +3,15 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../../../errors.js'
 import type { FilesService } from '../../../files/files-service.js'
 import type { SharesService } from '../../../shares/shares-service.js'
+import { anonymous, HtmlPage } from '../../openapi.js'
 import { prefersHtml } from '../../pages/negotiate.js'
 import { sendPage } from '../../pages/page.js'
 import { sharedFilePage, shareErrorPage } from '../../pages/share-pages.js'
 import { sendFile } from '../../send-file.js'
 import type { App } from '../../types.js'
+import { downloadResponses } from '../files/schemas.js'
 import { sharedFile } from './get-share-info.js'
-import { passwordFromHeader, TokenParams } from './schemas.js'
+import { linkProblems, passwordFromHeader, SharePasswordHeader, TokenParams } from './schemas.js'
 
 /**
  * Public downloads: no account, only the link. The password travels in the
@@ -69,7 +71,10 @@ export function downloadShare(app: App, shares: SharesService, files: FilesServi
         tags: ['public'],
         summary:
           'Download a shared file (Range, ETag), or a page about it for a browser; password in x-share-password',
+        operationId: 'downloadShare',
+        security: anonymous,
         params: TokenParams,
+        headers: SharePasswordHeader,
         querystring: Type.Object({
           download: Type.Optional(
             Type.Literal('1', {
@@ -77,6 +82,15 @@ export function downloadShare(app: App, shares: SharesService, files: FilesServi
             }),
           ),
         }),
+        response: {
+          ...downloadResponses,
+          200: {
+            ...downloadResponses[200],
+            description: `${downloadResponses[200].description}; or, for a browser, a page about the file with a Download button`,
+            content: { 'text/html': { schema: HtmlPage }, ...downloadResponses[200].content },
+          },
+          ...linkProblems,
+        },
       },
     },
     (req, reply) => {
@@ -97,8 +111,12 @@ export function downloadShare(app: App, shares: SharesService, files: FilesServi
       schema: {
         tags: ['public'],
         summary: 'Download a password-protected shared file, the password in a form or JSON body',
+        operationId: 'downloadShareWithPassword',
+        security: anonymous,
         params: TokenParams,
         body: Type.Object({ password: Type.String({ maxLength: 1024 }) }),
+        consumes: ['application/x-www-form-urlencoded', 'application/json'],
+        response: { ...downloadResponses, ...linkProblems },
       },
     },
     (req, reply) =>

@@ -2,9 +2,10 @@ import { Type } from '@fastify/type-provider-typebox'
 import type { FileRecord } from '../../../files/files-repository.js'
 import type { ShareRecord } from '../../../shares/shares-repository.js'
 import type { SharesService } from '../../../shares/shares-service.js'
+import { anonymous } from '../../openapi.js'
 import type { SharedFile } from '../../pages/share-pages.js'
 import type { App } from '../../types.js'
-import { passwordFromHeader, TokenParams } from './schemas.js'
+import { linkProblems, passwordFromHeader, SharePasswordHeader, TokenParams } from './schemas.js'
 
 /** What a link tells whoever may download from it; the same in JSON and on its page. */
 export function sharedFile(
@@ -28,7 +29,10 @@ export function getShareInfo(app: App, shares: SharesService) {
       schema: {
         tags: ['public'],
         summary: "A shared file's name, size and type, without the bytes",
+        operationId: 'getShareInfo',
+        security: anonymous,
         params: TokenParams,
+        headers: SharePasswordHeader,
         response: {
           200: Type.Object({
             name: Type.String(),
@@ -37,6 +41,7 @@ export function getShareInfo(app: App, shares: SharesService) {
             expires_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
             downloads_remaining: Type.Union([Type.Integer(), Type.Null()]),
           }),
+          ...linkProblems,
         },
       },
     },

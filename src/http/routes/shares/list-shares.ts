@@ -1,8 +1,8 @@
 import { Type } from '@fastify/type-provider-typebox'
 import type { SharesService } from '../../../shares/shares-service.js'
-import { bearerAuth } from '../../openapi.js'
+import { bearerAuth, problems } from '../../openapi.js'
 import type { App } from '../../types.js'
-import { FileParams } from '../files/schemas.js'
+import { FileNotFound, FileParams } from '../files/schemas.js'
 import { ShareObject, shareResponse } from './schemas.js'
 
 export function listShares(app: App, shares: SharesService) {
@@ -13,9 +13,13 @@ export function listShares(app: App, shares: SharesService) {
       schema: {
         tags: ['shares'],
         summary: 'Every link to a file, the default one included',
+        operationId: 'listShares',
         security: bearerAuth,
         params: FileParams,
-        response: { 200: Type.Object({ items: Type.Array(ShareObject) }) },
+        response: {
+          200: Type.Object({ items: Type.Array(ShareObject) }),
+          ...problems({ 404: FileNotFound }),
+        },
       },
     },
     async (req) => {

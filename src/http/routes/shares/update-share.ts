@@ -1,9 +1,16 @@
 import { Type } from '@fastify/type-provider-typebox'
 import type { SharesService } from '../../../shares/shares-service.js'
-import { bearerAuth } from '../../openapi.js'
+import { bearerAuth, problems } from '../../openapi.js'
 import { ExpiresIn } from '../../safe-integer.js'
 import type { App } from '../../types.js'
-import { MaxDownloads, ShareObject, ShareParams, SharePassword, shareResponse } from './schemas.js'
+import {
+  MaxDownloads,
+  ShareNotFound,
+  ShareObject,
+  ShareParams,
+  SharePassword,
+  shareResponse,
+} from './schemas.js'
 
 const orNull = <T extends Parameters<typeof Type.Union>[0][number]>(
   schema: T,
@@ -18,6 +25,7 @@ export function updateShare(app: App, shares: SharesService) {
       schema: {
         tags: ['shares'],
         summary: "Change a link's expiry, password or download limit",
+        operationId: 'updateShare',
         security: bearerAuth,
         params: ShareParams,
         body: Type.Object(
@@ -29,7 +37,13 @@ export function updateShare(app: App, shares: SharesService) {
           },
           { additionalProperties: false, minProperties: 1 },
         ),
-        response: { 200: ShareObject },
+        response: {
+          200: ShareObject,
+          ...problems({
+            400: '`invalid_share_options`, `invalid_expiry`, or `validation_failed`',
+            404: ShareNotFound,
+          }),
+        },
       },
     },
     async (req) => {

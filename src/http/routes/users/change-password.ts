@@ -1,5 +1,5 @@
 import type { AccountService } from '../../../users/account-service.js'
-import { bearerAuth } from '../../openapi.js'
+import { bearerAuth, problems, RetryAfter } from '../../openapi.js'
 import { strictLimit } from '../../plugins/rate-limit.js'
 import type { App } from '../../types.js'
 import { PasswordChange, TokenPair } from './schemas.js'
@@ -13,9 +13,20 @@ export function changePassword(app: App, account: AccountService, perMinute: num
       schema: {
         tags: ['accounts'],
         summary: 'Change your password: every session ends; you get a new token pair',
+        operationId: 'changePassword',
         security: bearerAuth,
         body: PasswordChange,
-        response: { 200: TokenPair },
+        response: {
+          200: TokenPair,
+          ...problems({
+            401: '`invalid_credentials`: the current password is wrong; or `not_authenticated`',
+            429: {
+              description:
+                '`too_many_attempts` (ten wrong passwords in 15 minutes), or `rate_limited`',
+              headers: RetryAfter,
+            },
+          }),
+        },
       },
     },
     async (req, reply) => {

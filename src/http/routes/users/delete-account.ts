@@ -1,5 +1,5 @@
 import type { AccountService } from '../../../users/account-service.js'
-import { bearerAuth, noContent } from '../../openapi.js'
+import { bearerAuth, noContent, problems, RetryAfter } from '../../openapi.js'
 import { strictLimit } from '../../plugins/rate-limit.js'
 import type { App } from '../../types.js'
 import { PasswordConfirmation } from './schemas.js'
@@ -14,8 +14,19 @@ export function deleteAccount(app: App, account: AccountService, perMinute: numb
         tags: ['accounts'],
         summary:
           'Delete your account at once: tokens, links and sockets stop; the files follow in the background',
+        operationId: 'deleteAccount',
         security: bearerAuth,
-        response: noContent,
+        response: {
+          ...noContent,
+          ...problems({
+            401: '`invalid_credentials`: the password is wrong; or `not_authenticated`',
+            429: {
+              description:
+                '`too_many_attempts` (ten wrong passwords in 15 minutes), or `rate_limited`',
+              headers: RetryAfter,
+            },
+          }),
+        },
         body: PasswordConfirmation,
       },
     },

@@ -1,5 +1,5 @@
 import type { AccountService } from '../../../users/account-service.js'
-import { bearerAuth, noContent } from '../../openapi.js'
+import { bearerAuth, noContent, problems } from '../../openapi.js'
 import type { App } from '../../types.js'
 import { SessionParams } from './schemas.js'
 
@@ -11,8 +11,14 @@ export function deleteSession(app: App, account: AccountService) {
       schema: {
         tags: ['accounts'],
         summary: 'End one of your sessions: its refresh and access tokens stop working',
+        operationId: 'deleteSession',
         security: bearerAuth,
-        response: noContent,
+        response: {
+          ...noContent,
+          ...problems({
+            404: "`session_not_found`: no such session of yours (another user's too)",
+          }),
+        },
         params: SessionParams,
       },
     },

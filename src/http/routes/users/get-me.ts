@@ -11,6 +11,7 @@ export function getMe(app: App, users: UsersService) {
       schema: {
         tags: ['accounts'],
         summary: 'The current user',
+        operationId: 'getMe',
         security: bearerAuth,
         response: { 200: Me },
       },

@@ -1,5 +1,5 @@
 import type { AccountService } from '../../../users/account-service.js'
-import { bearerAuth } from '../../openapi.js'
+import { bearerAuth, problems } from '../../openapi.js'
 import type { App } from '../../types.js'
 import { SessionPage, SessionsQuery } from './schemas.js'
 
@@ -11,9 +11,13 @@ export function listSessions(app: App, account: AccountService) {
       schema: {
         tags: ['accounts'],
         summary: 'Your live sessions (one per login), newest first',
+        operationId: 'listSessions',
         security: bearerAuth,
         querystring: SessionsQuery,
-        response: { 200: SessionPage },
+        response: {
+          200: SessionPage,
+          ...problems({ 400: '`invalid_cursor`, or `validation_failed`' }),
+        },
       },
     },
     async (req, reply) => {

@@ -10,6 +10,7 @@ export function logoutUser(app: App, users: UsersService) {
       schema: {
         tags: ['accounts'],
         summary: 'End this session: its refresh and access tokens stop working',
+        operationId: 'logoutUser',
         security: bearerAuth,
         response: noContent,
       },

@@ -1,4 +1,5 @@
 import type { UsersService } from '../../../users/users-service.js'
+import { anonymous, problems } from '../../openapi.js'
 import { strictLimit } from '../../plugins/rate-limit.js'
 import type { App } from '../../types.js'
 import { RegisterBody, User, userResponse } from './schemas.js'
@@ -11,8 +12,17 @@ export function registerUser(app: App, users: UsersService, perMinute: number) {
       schema: {
         tags: ['accounts'],
         summary: 'Create an account, as REGISTRATION allows (open, closed, or invite)',
+        operationId: 'registerUser',
+        security: anonymous,
         body: RegisterBody,
-        response: { 201: User },
+        response: {
+          201: User,
+          ...problems({
+            400: '`invalid_email`, or `validation_failed` (a password outside 8–1024 characters)',
+            403: '`registration_closed`, or `invalid_invite` (REGISTRATION=invite)',
+            409: '`email_taken`',
+          }),
+        },
       },
     },
     async (req, reply) => {
