@@ -190,6 +190,7 @@ export async function registerOpenApi(app: App, options: OpenApiOptions) {
       tags: [
         { name: 'accounts', description: 'Registration, login, tokens and sessions' },
         { name: 'files', description: 'Upload, list, search, download, rename, delete' },
+        { name: 'uploads', description: 'Resumable uploads: the tus 1.0 protocol' },
         { name: 'shares', description: "Public links to a file, managed by the file's owner" },
         { name: 'public', description: 'What anyone with a link may do, without an account' },
         { name: 'notifications', description: 'Your events, live over a WebSocket' },

@@ -60,8 +60,10 @@ export function checkContract(app: App) {
     if (route === undefined) return
     document ??= app.swagger() as unknown as Document
     const path = route.replace(/:(\w+)/g, '{$1}')
-    const method = req.method === 'HEAD' ? 'get' : req.method.toLowerCase()
-    const operation = document.paths[path]?.[method]
+    // A HEAD is its GET's twin unless the document has it as an operation of its own (tus).
+    const item = document.paths[path]
+    const method = req.method.toLowerCase()
+    const operation = item?.[method] ?? (method === 'head' ? item?.get : undefined)
     // Routes the document hides (/openapi.json, /docs) promise nothing.
     if (!operation) return
     const status = reply.statusCode

@@ -36,6 +36,7 @@ describe('response headers on every route', () => {
   /** For the routes that end a session, a password or the account itself. */
   let spare: TestUser
   let spareSessionId: string
+  let uploadId: string
 
   beforeAll(async () => {
     t = await buildTestApp({ REGISTRATION: 'open', METRICS_TOKEN })
@@ -67,6 +68,8 @@ describe('response headers on every route', () => {
       payload: { password: SHARE_PASSWORD },
     })
     protectedToken = guarded.json().url.split('/s/')[1]
+    const upload = await t.app.inject(createTusUpload(user.auth))
+    uploadId = String(upload.headers.location).split('/uploads/')[1]!
   })
   afterAll(() => t.close())
 
@@ -186,6 +189,35 @@ describe('response headers on every route', () => {
         headers: auth,
         payload: { max_downloads: 100 },
       }),
+    },
+    'OPTIONS /uploads': {
+      kind: 'empty',
+      send: () => ({ method: 'OPTIONS', url: '/uploads' }),
+    },
+    'POST /uploads': { kind: 'empty', bearer: true, send: (auth) => createTusUpload(auth) },
+    'HEAD /uploads/{id}': {
+      kind: 'empty',
+      bearer: true,
+      send: (auth) => ({ method: 'HEAD', url: `/uploads/${uploadId}`, headers: tus(auth) }),
+    },
+    'PATCH /uploads/{id}': {
+      kind: 'empty',
+      bearer: true,
+      send: (auth) => ({
+        method: 'PATCH',
+        url: `/uploads/${uploadId}`,
+        headers: {
+          ...tus(auth),
+          'upload-offset': '0',
+          'content-type': 'application/offset+octet-stream',
+        },
+        payload: Buffer.from('ab'),
+      }),
+    },
+    'DELETE /uploads/{id}': {
+      kind: 'empty',
+      bearer: true,
+      send: (auth) => ({ method: 'DELETE', url: `/uploads/${uploadId}`, headers: tus(auth) }),
     },
     'DELETE /shares/{id}': {
       kind: 'empty',
@@ -388,3 +420,17 @@ describe('error responses of download routes', () => {
     expect(wrong).toEqual([])
   })
 })
+
+function tus(auth: Record<string, string>): Record<string, string> {
+  return { ...auth, 'tus-resumable': '1.0.0' }
+}
+
+/** A tus upload of 4 bytes, none sent yet. */
+function createTusUpload(auth: Record<string, string>): InjectOptions {
+  const filename = Buffer.from('t.txt').toString('base64')
+  return {
+    method: 'POST',
+    url: '/uploads',
+    headers: { ...tus(auth), 'upload-length': '4', 'upload-metadata': `filename ${filename}` },
+  }
+}

@@ -9,8 +9,8 @@ import {
 } from '../../plugins/tus-protocol.js'
 import type { App } from '../../types.js'
 import {
-  problems,
   TusResumable,
+  tusProblems,
   UploadLength,
   UploadOffset,
   UploadParams,
@@ -25,6 +25,7 @@ export function appendUpload(app: App, uploads: UploadsService) {
       preValidation: requireTusResumable,
       schema: {
         tags: ['uploads'],
+        operationId: 'appendUpload',
         summary: 'tus: append bytes at Upload-Offset (application/offset+octet-stream)',
         description:
           'Bytes that arrived are kept if the connection drops: HEAD tells where to resume. With Upload-Checksum (sha1 or sha256) the body counts only if it matches (else 460, nothing kept). One writer at a time: another PATCH meanwhile gets 423.',
@@ -38,7 +39,7 @@ export function appendUpload(app: App, uploads: UploadsService) {
         }),
         response: {
           204: Type.Null({ description: 'Upload-Offset: the new offset; Upload-Expires' }),
-          ...problems(400, 401, 403, 404, 408, 409, 410, 412, 413, 415, 423, 460, 503, 507),
+          ...tusProblems(400, 403, 404, 408, 409, 410, 412, 413, 415, 423, 460, 503, 507),
         },
       },
     },

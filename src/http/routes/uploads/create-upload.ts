@@ -7,7 +7,13 @@ import {
   requireTusResumable,
 } from '../../plugins/tus-protocol.js'
 import type { App } from '../../types.js'
-import { problems, TusResumable, UploadLength, uploadHeaders, uploadLocation } from './schemas.js'
+import {
+  TusResumable,
+  tusProblems,
+  UploadLength,
+  uploadHeaders,
+  uploadLocation,
+} from './schemas.js'
 
 export function createUpload(app: App, uploads: UploadsService) {
   app.post(
@@ -17,6 +23,7 @@ export function createUpload(app: App, uploads: UploadsService) {
       preValidation: requireTusResumable,
       schema: {
         tags: ['uploads'],
+        operationId: 'createUpload',
         summary: 'tus: create an upload (creation, creation-with-upload, concatenation)',
         description:
           'Upload-Metadata needs `filename` (and may give `filetype`, `expires_in`) unless the upload is a partial. A body of type application/offset+octet-stream is the first bytes. `Upload-Concat: final;/uploads/a /uploads/b` joins completed partials of yours into one file.',
@@ -31,9 +38,10 @@ export function createUpload(app: App, uploads: UploadsService) {
         }),
         response: {
           201: Type.Null({
-            description: 'Location of the upload; Upload-Offset, Upload-Expires',
+            description:
+              'Created, with no body: Location of the upload; Upload-Offset, Upload-Expires',
           }),
-          ...problems(400, 401, 404, 408, 410, 412, 413, 415, 423, 460, 503, 507),
+          ...tusProblems(400, 404, 408, 410, 412, 413, 415, 423, 460, 503, 507),
         },
       },
     },
@@ -54,7 +62,12 @@ export function createUpload(app: App, uploads: UploadsService) {
           throw err
         })
       uploadHeaders(reply, state)
-      return reply.code(201).header('location', uploadLocation(state.id)).send(null)
+      // No body at all, not even `null` (which is what send(null) would serialise): a tus
+      // client reads the headers only.
+      return reply
+        .code(201)
+        .header('location', uploadLocation(state.id))
+        .send(undefined as unknown as null)
     },
   )
 }

@@ -3,7 +3,7 @@ import type { UploadsService } from '../../../uploads/uploads-service.js'
 import { bearerAuth } from '../../openapi.js'
 import { requireTusResumable } from '../../plugins/tus-protocol.js'
 import type { App } from '../../types.js'
-import { problems, UploadParams } from './schemas.js'
+import { tusProblems, UploadParams } from './schemas.js'
 
 export function deleteUpload(app: App, uploads: UploadsService) {
   app.delete(
@@ -13,6 +13,7 @@ export function deleteUpload(app: App, uploads: UploadsService) {
       preValidation: requireTusResumable,
       schema: {
         tags: ['uploads'],
+        operationId: 'deleteUpload',
         summary: 'tus termination: remove an upload and its bytes',
         description:
           'A completed upload is a file by then: only its upload record goes (delete the file at /files/:id).',
@@ -20,7 +21,7 @@ export function deleteUpload(app: App, uploads: UploadsService) {
         params: UploadParams,
         response: {
           204: Type.Null({ description: 'Removed' }),
-          ...problems(401, 404, 412, 423, 503),
+          ...tusProblems(404, 412, 423, 503),
         },
       },
     },

@@ -3,7 +3,7 @@ import type { UploadsService } from '../../../uploads/uploads-service.js'
 import { bearerAuth } from '../../openapi.js'
 import { requireTusResumable } from '../../plugins/tus-protocol.js'
 import type { App } from '../../types.js'
-import { problems, UploadParams, uploadHeaders } from './schemas.js'
+import { tusProblems, UploadParams, uploadHeaders } from './schemas.js'
 
 export function getUploadStatus(app: App, uploads: UploadsService) {
   app.head(
@@ -11,8 +11,11 @@ export function getUploadStatus(app: App, uploads: UploadsService) {
     {
       onRequest: app.authenticate,
       preValidation: requireTusResumable,
+      // HEAD is tus's own request here, not the twin Fastify gives every GET: document it.
+      config: { swagger: { exposeHeadRoute: true } },
       schema: {
         tags: ['uploads'],
+        operationId: 'getUploadStatus',
         summary: 'tus: where an upload stands (resume from Upload-Offset)',
         security: bearerAuth,
         params: UploadParams,
@@ -21,7 +24,7 @@ export function getUploadStatus(app: App, uploads: UploadsService) {
             description:
               'Upload-Offset, Upload-Length (or Upload-Defer-Length: 1), Upload-Metadata, Upload-Concat, Upload-Expires; Cache-Control: no-store',
           }),
-          ...problems(401, 404, 410, 412, 503),
+          ...tusProblems(404, 410, 412, 503),
         },
       },
     },

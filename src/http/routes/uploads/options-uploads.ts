@@ -1,5 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox'
 import { CHECKSUM_ALGORITHMS, TUS_EXTENSIONS, TUS_VERSION } from '../../../uploads/tus-protocol.js'
+import { anonymous } from '../../openapi.js'
 import type { App } from '../../types.js'
 
 export function optionsUploads(app: App, options: { maxUploadBytes: number }) {
@@ -8,6 +9,8 @@ export function optionsUploads(app: App, options: { maxUploadBytes: number }) {
     {
       schema: {
         tags: ['uploads'],
+        operationId: 'tusOptions',
+        security: anonymous,
         summary: 'tus discovery: version, extensions, largest upload, checksum algorithms',
         response: {
           204: Type.Null({
