@@ -1,20 +1,26 @@
 /**
  * tus uploads against POST /upload of the same bytes, in one run on one Satchel process
- * (local driver): a sequential tus upload in 50 MiB chunks and one with parallelUploads: 4,
- * each timed as a ratio to POST /upload, alternated, medians of RUNS; and the server's peak
- * RSS during each against its idle RSS. Targets: sequential ≥ 0.8× POST /upload, peak RSS
- * ≤ idle + 100 MiB.
+ * (local driver), every request sent by curl so neither side is charged for a Node client on
+ * the same cores: POST /upload (curl -F), a sequential tus upload in 50 MiB PATCHes, and the
+ * way tus-js-client's parallelUploads: 4 goes (four partial uploads in 50 MiB PATCHes at
+ * once, then a final concatenation). Alternated runs, medians: MB/s, ratio to POST /upload,
+ * server CPU per GiB, client (curl) CPU per GiB, peak RSS against idle. Targets: sequential
+ * ≥ 0.8× POST /upload, peak RSS ≤ idle + 100 MiB.
  *
  *   npx tsx bench/tus.ts [MiB]     (or BENCH_TUS_MB=…; default 1024; BENCH_TUS_RUNS, default 3)
  *
- * Needs PostgreSQL as the tests do (TEST_PG_URL). Exits 0 whether or not targets are met.
+ * BENCH_NODE_OPTIONS goes to the server's NODE_OPTIONS (e.g. --cpu-prof). Needs PostgreSQL as
+ * the tests do (TEST_PG_URL). Exits 0 whether or not targets are met.
  */
+import { execFile, execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { Readable } from 'node:stream'
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import * as tus from 'tus-js-client'
+import { promisify } from 'node:util'
 import { httpRequest } from '../test/helpers/multipart.js'
-import { multipartBuffer, newCredentials, post, registerAndLogin } from './lib/http.js'
+import { newCredentials, registerAndLogin } from './lib/http.js'
 import {
   Cleanups,
   envInt,
@@ -26,26 +32,86 @@ import {
 import { renderTable } from './lib/stats.js'
 
 const MiB = 1024 * 1024
+const CHUNK = 50 * MiB
+const PARALLEL = 4
 const SETTLE_MS = 1000
 const TARGET_RATIO = 0.8
 const TARGET_GROWTH_MiB = 100
+const TUS = { 'tus-resumable': '1.0.0' }
 
 interface Run {
   seconds: number
   cpuSeconds: number
+  clientCpuSeconds: number
   idleKiB: number
   peakKiB: number
 }
 
+interface Piece {
+  path: string
+  offset: number
+}
+
+const run = promisify(execFile)
 const cleanups = new Cleanups()
 
 async function main() {
   const size = Number(process.argv[2] ?? envInt('BENCH_TUS_MB', 1024)) * MiB
   const runs = envInt('BENCH_TUS_RUNS', 3)
-  const satchel = await startSatchel({ MAX_UPLOAD_BYTES: String(2 * size) }, cleanups)
+  const nodeOptions = process.env.BENCH_NODE_OPTIONS
+  const satchel = await startSatchel(
+    { MAX_UPLOAD_BYTES: String(2 * size), ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) },
+    cleanups,
+  )
   const authorization = await registerAndLogin(satchel.url, newCredentials('bench-tus'))
-  const data = randomBytes(size)
+  const files = await mkdtemp(join(tmpdir(), 'satchel-bench-tus-'))
+  cleanups.push(() => rm(files, { recursive: true, force: true }))
+  const whole = join(files, 'bench.bin')
+  await writeWhole(whole, size)
+  // The file once, then each PATCH body as its own file: curl -T sends a whole file.
+  const sequential = await writePieces(whole, files, 'seq', [{ start: 0, end: size }])
+  const quarter = Math.ceil(size / PARALLEL)
+  const parts = await writePieces(
+    whole,
+    files,
+    'par',
+    Array.from({ length: PARALLEL }, (_, i) => ({
+      start: i * quarter,
+      end: Math.min(size, (i + 1) * quarter),
+    })),
+  )
 
+  const curl = async (args: string[]) => {
+    const { stdout } = await run('curl', ['-sS', '-H', 'Expect:', ...args], {
+      maxBuffer: 1024 * 1024,
+    })
+    return stdout
+  }
+  const create = async (length: number, concat: string | undefined) => {
+    const res = await httpRequest(`${satchel.url}/uploads`, {
+      method: 'POST',
+      headers: {
+        ...TUS,
+        authorization,
+        'upload-length': String(length),
+        'upload-metadata': `filename ${Buffer.from('bench.bin').toString('base64')}`,
+        ...(concat ? { 'upload-concat': concat } : {}),
+      },
+    })
+    if (res.status !== 201) throw new Error(`create: ${res.status} ${res.body}`)
+    return new URL(String(res.headers.location), satchel.url).href
+  }
+  const patchAll = async (url: string, pieces: Piece[]) => {
+    for (const { path, offset } of pieces) {
+      const status = await curl([
+        ...['-o', '/dev/null', '-w', '%{http_code}', '-X', 'PATCH', '-T', path],
+        ...['-H', `authorization: ${authorization}`, '-H', 'tus-resumable: 1.0.0'],
+        ...['-H', `upload-offset: ${offset}`],
+        ...['-H', 'content-type: application/offset+octet-stream', url],
+      ])
+      if (status !== '204') throw new Error(`PATCH at ${offset}: ${status}`)
+    }
+  }
   const removeFile = async (id: string) => {
     const res = await httpRequest(`${satchel.url}/files/${id}`, {
       method: 'DELETE',
@@ -59,55 +125,111 @@ async function main() {
     if (file?.size !== size) throw new Error(`stored ${file?.size} bytes, sent ${size}`)
     return file.id
   }
-  const tusUpload = (parallelUploads: number) =>
-    new Promise<void>((resolve, reject) => {
-      new tus.Upload(data, {
-        endpoint: `${satchel.url}/uploads`,
-        chunkSize: 50 * MiB,
-        parallelUploads,
-        retryDelays: null,
-        headers: { authorization },
-        metadata: { filename: 'bench.bin' },
-        onSuccess: () => resolve(),
-        onError: reject,
-      }).start()
-    })
   const contenders: Record<string, () => Promise<void>> = {
-    'POST /upload': async () => {
-      const { contentType, length, body } = multipartBuffer(data, 'bench.bin')
-      const headers = {
-        authorization,
-        'content-type': contentType,
-        'content-length': String(length),
-      }
-      const res = await post(`${satchel.url}/upload`, headers, Readable.from([body]), 600_000)
-      if (res.status !== 201) throw new Error(`POST /upload: ${res.status} ${res.text}`)
+    'POST /upload (curl -F)': async () => {
+      const out = await curl([
+        ...['-o', '/dev/null', '-w', '%{http_code}', '-H', `authorization: ${authorization}`],
+        ...['-F', `file=@${whole};filename=bench.bin`, `${satchel.url}/upload`],
+      ])
+      if (out !== '201') throw new Error(`POST /upload: ${out}`)
     },
-    'tus 50 MiB chunks': () => tusUpload(1),
-    'tus parallelUploads: 4': () => tusUpload(4),
+    'tus 50 MiB PATCHes': async () => {
+      await patchAll(await create(size, undefined), sequential[0]!)
+    },
+    [`tus ${PARALLEL} partials + final`]: async () => {
+      const urls = await Promise.all(
+        parts.map(async (pieces, i) => {
+          const url = await create(Math.min(size, (i + 1) * quarter) - i * quarter, 'partial')
+          await patchAll(url, pieces)
+          return new URL(url).pathname
+        }),
+      )
+      const res = await httpRequest(`${satchel.url}/uploads`, {
+        method: 'POST',
+        headers: {
+          ...TUS,
+          authorization,
+          'upload-concat': `final;${urls.join(' ')}`,
+          'upload-metadata': `filename ${Buffer.from('bench.bin').toString('base64')}`,
+        },
+      })
+      if (res.status !== 201) throw new Error(`final: ${res.status} ${res.body}`)
+    },
   }
-  const results = new Map<string, Run[]>(Object.keys(contenders).map((name) => [name, []]))
+  const only = process.env.BENCH_TUS_ONLY
+  const chosen = Object.entries(contenders).filter(([name]) => !only || name.startsWith(only))
+  const results = new Map<string, Run[]>(chosen.map(([name]) => [name, []]))
   // A warm-up of each, unmeasured, so lazily loaded code is not charged to the first run.
-  for (const upload of Object.values(contenders)) {
+  for (const [, upload] of chosen) {
     await upload()
     await removeFile(await latestFile())
   }
-  for (let run = 0; run < runs; run++) {
-    for (const [name, upload] of Object.entries(contenders)) {
+  for (let i = 0; i < runs; i++) {
+    for (const [name, upload] of chosen) {
       await sleep(SETTLE_MS)
       const idleKiB = readRssKiB(satchel.pid)
       const cpuBefore = readCpuSeconds(satchel.pid)
+      const clientBefore = await readChildrenCpuSeconds()
       const sampler = sampleRss(satchel.pid, 50)
       const started = performance.now()
       await upload()
       const seconds = (performance.now() - started) / 1000
       const cpuSeconds = readCpuSeconds(satchel.pid) - cpuBefore
+      const clientCpuSeconds = (await readChildrenCpuSeconds()) - clientBefore
       const { peakKiB } = await sampler.stop()
-      results.get(name)!.push({ seconds, cpuSeconds, idleKiB, peakKiB: Math.max(peakKiB, idleKiB) })
+      const peak = Math.max(peakKiB, idleKiB)
+      results.get(name)!.push({ seconds, cpuSeconds, clientCpuSeconds, idleKiB, peakKiB: peak })
       await removeFile(await latestFile())
     }
   }
   report(size, runs, results)
+}
+
+/** Random bytes into `whole`, once. */
+async function writeWhole(whole: string, size: number) {
+  const file = await open(whole, 'w')
+  try {
+    for (let at = 0; at < size; at += CHUNK)
+      await file.write(randomBytes(Math.min(CHUNK, size - at)))
+  } finally {
+    await file.close()
+  }
+}
+
+/** For each range of `whole`, its 50 MiB pieces as files. */
+async function writePieces(
+  whole: string,
+  dir: string,
+  prefix: string,
+  ranges: { start: number; end: number }[],
+): Promise<Piece[][]> {
+  const source = await open(whole, 'r')
+  try {
+    const result: Piece[][] = []
+    for (const [r, { start, end }] of ranges.entries()) {
+      const pieces: Piece[] = []
+      for (let at = start; at < end; at += CHUNK) {
+        const bytes = Buffer.alloc(Math.min(CHUNK, end - at))
+        await source.read(bytes, 0, bytes.length, at)
+        const path = join(dir, `${prefix}-${r}-${at}`)
+        await writeFile(path, bytes)
+        pieces.push({ path, offset: at - start })
+      }
+      result.push(pieces)
+    }
+    return result
+  } finally {
+    await source.close()
+  }
+}
+
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim())
+
+/** CPU seconds of this process's waited-for children: every curl so far. */
+async function readChildrenCpuSeconds(): Promise<number> {
+  const stat = await readFile('/proc/self/stat', 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS
 }
 
 function median(values: number[]): number {
@@ -117,24 +239,33 @@ function median(values: number[]): number {
 }
 
 function report(size: number, runs: number, results: Map<string, Run[]>) {
-  const baseline = median(results.get('POST /upload')!.map((r) => r.seconds))
-  const rows = [...results].map(([name, list]) => {
+  const GiB = size / 1024 / MiB
+  const baseline = median([...results.values()][0]!.map((r) => r.seconds))
+  const rows = [...results].map(([name, list], i) => {
     const seconds = median(list.map((r) => r.seconds))
+    const ratio = baseline / seconds
     const growth = Math.max(...list.map((r) => (r.peakKiB - r.idleKiB) / 1024))
+    const verdicts = [growth <= TARGET_GROWTH_MiB ? 'RSS PASS' : 'RSS FAIL']
+    if (i === 1) verdicts.unshift(ratio >= TARGET_RATIO ? 'ratio PASS' : 'ratio FAIL')
     return [
       name,
       seconds.toFixed(2),
       (size / seconds / 1e6).toFixed(0),
-      (baseline / seconds).toFixed(2),
-      median(list.map((r) => r.cpuSeconds)).toFixed(2),
+      ratio.toFixed(2),
+      (median(list.map((r) => r.cpuSeconds)) / GiB).toFixed(2),
+      (median(list.map((r) => r.clientCpuSeconds)) / GiB).toFixed(2),
       (median(list.map((r) => r.idleKiB)) / 1024).toFixed(0),
       growth.toFixed(0),
+      verdicts.join(', '),
     ]
   })
   console.log(`\n${size / MiB} MiB, ${runs} alternated runs, medians (RSS growth: the worst run)`)
   console.log(
     renderTable(
-      ['upload', 'seconds', 'MB/s', '× POST', 'CPU s', 'idle MiB', 'peak − idle MiB'],
+      [
+        ...['upload', 'seconds', 'MB/s', '× POST', 'server CPU s/GiB', 'curl CPU s/GiB'],
+        ...['idle MiB', 'peak − idle MiB', 'targets'],
+      ],
       rows,
     ),
   )

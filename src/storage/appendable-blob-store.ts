@@ -29,16 +29,24 @@ export interface AppendableBlobStore {
   beginAppend(key: string, options: { blockSize: number }): Promise<AppendHandle>
   /**
    * Writes block `index` from `body`, which yields exactly `length` bytes; resolves once the
-   * bytes are durable. `length` must equal blockSize unless `final`; only block 0 may be
-   * empty (an empty blob). Rejects with the body's error (or the signal's) and then the block
-   * counts as never written; with AppendNotFoundError once the append is aborted or removed.
+   * bytes are durable, or with `sync: false` once they are written: durable only after a
+   * later syncAppend, so a caller may record them only then. `length` must equal blockSize
+   * unless `final`; only block 0 may be empty (an empty blob). Rejects with the body's error
+   * (or the signal's) and then the block counts as never written; with AppendNotFoundError
+   * once the append is aborted or removed.
    */
   appendBlock(
     handle: AppendHandle,
     block: { index: number; length: number; final: boolean },
     body: Readable,
-    options?: { signal?: AbortSignal },
+    options?: { signal?: AbortSignal; sync?: boolean },
   ): Promise<void>
+  /**
+   * Makes every block written so far durable (one sync for many blocks written with
+   * `sync: false`). Rejects with AppendNotFoundError if the append is known to be gone; a
+   * store whose every write is durable at once (S3) resolves without asking.
+   */
+  syncAppend(handle: AppendHandle): Promise<void>
   /**
    * Makes blocks 0..blocks-1 (the last one written with `final`) the blob at `key`, `size`
    * plaintext bytes long, readable with BlobStore.get and the returned envelope. Asked again

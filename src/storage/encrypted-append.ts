@@ -55,8 +55,9 @@ export class EncryptedAppends {
     handle: AppendHandle,
     block: BlockRef,
     body: Readable,
-    signal: AbortSignal | undefined,
+    options: { signal?: AbortSignal; sync?: boolean } = {},
   ): Promise<void> {
+    const { signal } = options
     assertChunkAligned(handle.blockSize)
     assertBlock(handle, block)
     const sealer = new ChunkSealer(this.#dataKey(handle), handle.key, {
@@ -68,7 +69,7 @@ export class EncryptedAppends {
     // without an error: a small block may be sealed whole, its pipeline done and no listener
     // left, and an 'error' event then would crash the process.
     const stored = this.#inner
-      .appendBlock(innerHandle(handle), sealed, sealer, { signal })
+      .appendBlock(innerHandle(handle), sealed, sealer, options)
       .catch((error: unknown) => {
         sealer.destroy()
         throw error
@@ -101,6 +102,10 @@ export class EncryptedAppends {
       size: options.size,
     })
     return { envelope }
+  }
+
+  sync(handle: AppendHandle): Promise<void> {
+    return this.#inner.syncAppend(innerHandle(handle))
   }
 
   abort(handle: AppendHandle): Promise<void> {

@@ -101,9 +101,13 @@ export class EncryptedBlobStore implements BlobStore {
     handle: AppendHandle,
     block: { index: number; length: number; final: boolean },
     body: Readable,
-    options?: { signal?: AbortSignal },
+    options?: { signal?: AbortSignal; sync?: boolean },
   ): Promise<void> {
-    return this.#appends.write(handle, block, body, options?.signal)
+    return this.#appends.write(handle, block, body, options)
+  }
+
+  syncAppend(handle: AppendHandle): Promise<void> {
+    return this.#appends.sync(handle)
   }
 
   /** The envelope comes back as from put, for the caller to keep with the file row. */

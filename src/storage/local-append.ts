@@ -49,7 +49,7 @@ export class LocalAppends {
     handle: AppendHandle,
     block: BlockRef,
     body: Readable,
-    signal: AbortSignal | undefined,
+    options: { signal?: AbortSignal; sync?: boolean } = {},
   ): Promise<void> {
     assertBlock(handle, block)
     const path = this.#partialOf(handle)
@@ -59,15 +59,25 @@ export class LocalAppends {
         body,
         exactLength(block.length),
         (source: AsyncIterable<Buffer>) => writeAt(file, block.index * handle.blockSize, source),
-        { signal },
+        { signal: options.signal },
       )
-      await file.datasync()
+      if (options.sync !== false) await file.datasync()
       // Removed (aborted, or reaped as abandoned) while the block streamed: its bytes went
       // into a file nobody can complete any more.
       const current = await unlessMissing(stat(path))
       if (current?.ino !== (await file.stat()).ino) throw new AppendNotFoundError(handle.key)
     } finally {
       // A failed close must not mask why the write failed.
+      await file.close().catch(() => undefined)
+    }
+  }
+
+  /** fdatasync works on the file, not the descriptor: it covers what other handles wrote. */
+  async sync(handle: AppendHandle): Promise<void> {
+    const file = await this.#openPartial(handle, this.#partialOf(handle))
+    try {
+      await file.datasync()
+    } finally {
       await file.close().catch(() => undefined)
     }
   }
@@ -125,7 +135,7 @@ export class LocalAppends {
   }
 }
 
-// A batch goes out in one write: the body arrives in socket-sized pieces (~64 KiB).
+// A batch goes out in one writev: the body arrives in socket-sized pieces (~64 KiB).
 const WRITE_BATCH_BYTES = 1024 * 1024
 
 /**
@@ -137,12 +147,13 @@ async function writeAt(file: FileHandle, position: number, source: AsyncIterable
   let batch: Buffer[] = []
   let batched = 0
   const flush = async () => {
-    const bytes = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched)
-    for (let done = 0; done < bytes.length; ) {
-      const { bytesWritten } = await file.write(bytes, done, bytes.length - done, position + done)
-      done += bytesWritten
+    let buffers = batch
+    for (let left = batched; left > 0; ) {
+      const { bytesWritten } = await file.writev(buffers, position)
+      position += bytesWritten
+      left -= bytesWritten
+      if (left > 0) buffers = skipBytes(buffers, bytesWritten)
     }
-    position += bytes.length
     batch = []
     batched = 0
   }
@@ -152,4 +163,11 @@ async function writeAt(file: FileHandle, position: number, source: AsyncIterable
     if (batched >= WRITE_BATCH_BYTES) await flush()
   }
   if (batched > 0) await flush()
+}
+
+/** What a short writev left of `buffers`. */
+function skipBytes(buffers: Buffer[], count: number): Buffer[] {
+  let index = 0
+  while (count >= buffers[index]!.length) count -= buffers[index++]!.length
+  return [buffers[index]!.subarray(count), ...buffers.slice(index + 1)]
 }

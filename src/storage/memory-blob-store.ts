@@ -94,7 +94,7 @@ export class MemoryBlobStore implements BlobStore {
     handle: AppendHandle,
     block: BlockRef,
     body: Readable,
-    options?: { signal?: AbortSignal },
+    options?: { signal?: AbortSignal; sync?: boolean },
   ): Promise<void> {
     assertBlock(handle, block)
     this.#pending(handle)
@@ -122,6 +122,10 @@ export class MemoryBlobStore implements BlobStore {
     this.#blobs.set(handle.key, { bytes, lastModified: new Date() })
     this.#appends.delete(handle.state.id ?? '')
     return {}
+  }
+
+  async syncAppend(handle: AppendHandle): Promise<void> {
+    this.#pending(handle)
   }
 
   async abortAppend(handle: AppendHandle): Promise<void> {

@@ -64,8 +64,9 @@ export class S3Appends {
     handle: AppendHandle,
     block: BlockRef,
     body: Readable,
-    signal: AbortSignal | undefined,
+    options: { signal?: AbortSignal } = {},
   ): Promise<void> {
+    const { signal } = options
     assertBlock(handle, block)
     if (block.index >= MAX_PARTS) {
       throw new InvalidAppendError(`S3 takes at most ${MAX_PARTS} parts: block ${block.index}`)
@@ -121,6 +122,11 @@ export class S3Appends {
       throw unavailable(error)
     }
     return {}
+  }
+
+  /** A part is durable once UploadPart answers: there is nothing left to sync. */
+  async sync(handle: AppendHandle): Promise<void> {
+    this.#uploadIdOf(handle)
   }
 
   async abort(handle: AppendHandle): Promise<void> {

@@ -226,9 +226,13 @@ export class S3BlobStore implements BlobStore {
     handle: AppendHandle,
     block: { index: number; length: number; final: boolean },
     body: Readable,
-    options?: { signal?: AbortSignal },
+    options?: { signal?: AbortSignal; sync?: boolean },
   ): Promise<void> {
-    return this.#appends.write(handle, block, body, options?.signal)
+    return this.#appends.write(handle, block, body, options)
+  }
+
+  syncAppend(handle: AppendHandle): Promise<void> {
+    return this.#appends.sync(handle)
   }
 
   completeAppend(handle: AppendHandle, options: { blocks: number; size: number }) {

@@ -40,94 +40,134 @@ export interface PatchOutcome {
   hash?: Hash
 }
 
+// Blocks are written unsynced and the offset recorded (one sync, one UPDATE) once this much
+// or this long has gone by, and at the end of the PATCH: a sync and a round trip per 8 MiB
+// block cost more than the bytes. A client cut off loses at most this much to resend.
+const RECORD_EVERY_BYTES = 64 * 1024 * 1024
+const RECORD_EVERY_MS = 1000
+
 /**
- * Writes one PATCH body into the upload's append, a block at a time: at most one block is
- * held in memory, and a full block is written only once a byte past it arrives, so the
- * block that reaches Upload-Length is always the final one. What does not fill a block
- * becomes the new carry. Without a checksum, the offset moves with every block, and what
- * arrived before the client vanished is kept; with one, it moves once, after the body
- * verified, and blocks written meanwhile stay past the offset, to be replaced.
+ * Writes one PATCH body into the upload's append, a block at a time: at most two blocks are
+ * held in memory, and a full block is written only once a byte past it arrives, so
+ * the block that reaches Upload-Length is always the final one. What does not fill a block
+ * becomes the new carry. Without a checksum, the offset moves every RECORD_EVERY_BYTES or
+ * RECORD_EVERY_MS, and what arrived before the client vanished is kept; with one, it moves
+ * once, after the body verified, and blocks written meanwhile stay past the offset, to be
+ * replaced. The offset moves only after a sync of the blocks below it: an offset a client
+ * hears is always durable.
  */
 export async function writePatch(plan: PatchPlan, body: AsyncIterable<Buffer>) {
   const { store, handle, checksum, signal } = plan
   const blockSize = handle.blockSize
   let start = plan.offset - plan.carry.length
-  let block = Buffer.allocUnsafe(blockSize)
+  // Two block buffers, reused: one fills from the body while the other is written (waiting
+  // on each write stalled the body). Copying costs less than what it saves: a fresh buffer
+  // per block, or the body's chunks held until their block is written, outlive the young
+  // generation and keep the garbage collector busy.
+  let block: Buffer = Buffer.allocUnsafe(blockSize)
+  let spare: Buffer | undefined
+  let writing: Promise<void> | undefined
+  // Sticky: once a block failed, nothing at or past it may be recorded.
+  let writeFailure: { error: unknown } | undefined
   let filled = plan.carry.copy(block)
   let recorded = plan.offset
+  let recordedAt = performance.now()
+  let unsynced = false
   let staleCarry = plan.carryKey
   let received = 0
   const bodyHash = checksum ? createHash(checksum.algorithm) : undefined
 
+  const settle = async () => {
+    const pending = writing
+    writing = undefined
+    await pending?.catch((error: unknown) => {
+      writeFailure ??= { error }
+    })
+    if (writeFailure) throw writeFailure.error
+  }
   const record = async (to: number, carry: CarryBlob | null) => {
+    await settle()
+    if (unsynced) await store.syncAppend(handle)
+    unsynced = false
     await plan.advance({ from: recorded, to, carry })
     recorded = to
+    recordedAt = performance.now()
     if (staleCarry !== null && staleCarry !== carry?.key) {
       await plan.dropCarry(staleCarry)
       staleCarry = null
     }
   }
   const writeBlock = async (final: boolean) => {
+    await settle()
     const index = start / blockSize
-    const bytes = block.subarray(0, filled)
-    await store.appendBlock(handle, { index, length: filled, final }, Readable.from([bytes]), {
+    const bytes = Readable.from([block.subarray(0, filled)])
+    writing = store.appendBlock(handle, { index, length: filled, final }, bytes, {
       signal,
+      sync: false,
     })
+    ;[block, spare] = [spare ?? Buffer.allocUnsafe(blockSize), block]
+    unsynced = true
     start += filled
-    block = Buffer.allocUnsafe(blockSize)
     filled = 0
-    if (!checksum) await record(start, null)
+    const due =
+      start - recorded >= RECORD_EVERY_BYTES || performance.now() - recordedAt >= RECORD_EVERY_MS
+    if (!checksum && due) await record(start, null)
   }
 
-  let failure: unknown
   try {
-    for await (const chunk of body) {
-      const end = plan.offset + received + chunk.length
-      if (plan.length !== null && end > plan.length)
-        throw new UploadLengthExceededError(plan.length)
-      await plan.admit(end)
-      for (let at = 0; at < chunk.length; ) {
-        if (filled === blockSize) await writeBlock(false)
-        const copied = chunk.copy(block, filled, at)
-        filled += copied
-        at += copied
+    let failure: unknown
+    try {
+      for await (const chunk of body) {
+        const end = plan.offset + received + chunk.length
+        if (plan.length !== null && end > plan.length)
+          throw new UploadLengthExceededError(plan.length)
+        if (plan.length === null) await plan.admit(end)
+        for (let at = 0; at < chunk.length; ) {
+          if (filled === blockSize) await writeBlock(false)
+          const copied = chunk.copy(block, filled, at)
+          filled += copied
+          at += copied
+        }
+        received += chunk.length
+        plan.hash?.update(chunk)
+        bodyHash?.update(chunk)
       }
-      received += chunk.length
-      plan.hash?.update(chunk)
-      bodyHash?.update(chunk)
+    } catch (err) {
+      failure = err
     }
-  } catch (err) {
-    failure = err
-  }
-  // A body that cannot be verified is not kept, nor one that does not match.
-  if (failure && checksum) throw failure
-  if (bodyHash && checksum && !bodyHash.digest().equals(checksum.digest)) {
-    throw new ChecksumMismatchError()
-  }
-  const end = start + filled
-  if (!failure && plan.length !== null && end === plan.length) {
-    await writeBlock(true)
-    if (checksum) await record(end, null)
-    return { offset: end, complete: true, hash: plan.hash } satisfies PatchOutcome
-  }
-  if (end > recorded) {
-    // A full block with more to come can go now; with a deferred length it might turn out
-    // to be the final one, which only a carry can still become.
-    if (filled === blockSize && plan.length !== null) await writeBlock(false)
-    if (filled > 0) {
-      const key = newBlobKey()
-      const bytes = block.subarray(0, filled)
-      const { envelope } = await store.put(key, Readable.from([bytes]), { signal })
-      const carry = { key, envelope: envelope ?? null }
-      await record(end, carry).catch(async (err: unknown) => {
-        await plan.dropCarry(key)
-        throw err
-      })
-    } else if (end > recorded) {
-      await record(end, null)
+    // A body that cannot be verified is not kept, nor one that does not match.
+    if (failure && checksum) throw failure
+    if (bodyHash && checksum && !bodyHash.digest().equals(checksum.digest)) {
+      throw new ChecksumMismatchError()
     }
+    const end = start + filled
+    if (!failure && plan.length !== null && end === plan.length) {
+      await writeBlock(true)
+      if (recorded < end) await record(end, null)
+      return { offset: end, complete: true, hash: plan.hash } satisfies PatchOutcome
+    }
+    if (end > recorded) {
+      // A full block with more to come can go now; with a deferred length it might turn out
+      // to be the final one, which only a carry can still become.
+      if (filled === blockSize && plan.length !== null) await writeBlock(false)
+      if (filled > 0) {
+        const key = newBlobKey()
+        const bytes = Readable.from([block.subarray(0, filled)])
+        const { envelope } = await store.put(key, bytes, { signal })
+        const carry = { key, envelope: envelope ?? null }
+        await record(end, carry).catch(async (err: unknown) => {
+          await plan.dropCarry(key)
+          throw err
+        })
+      } else if (end > recorded) {
+        await record(end, null)
+      }
+    }
+    if (failure) throw failure
+    const whole = recorded === plan.offset + received
+    return { offset: recorded, complete: false, hash: whole ? plan.hash : undefined }
+  } finally {
+    // A block still being written when the PATCH ends would race the next PATCH's write of it.
+    await writing?.catch(() => undefined)
   }
-  if (failure) throw failure
-  const whole = recorded === plan.offset + received
-  return { offset: recorded, complete: false, hash: whole ? plan.hash : undefined }
 }

@@ -238,6 +238,34 @@ export function appendableContract(subject: () => AppendSubject) {
     expect(await store.head(key)).toBeUndefined()
   })
 
+  it('takes blocks unsynced and makes them durable with one sync, from any instance', async () => {
+    const { store, reopen } = subject()
+    const key = newBlobKey()
+    const blocks = [randomBytes(BLOCK), randomBytes(BLOCK), randomBytes(MiB + 3)]
+    const handle = await store.beginAppend(key, { blockSize: BLOCK })
+    for (const [index, bytes] of blocks.entries()) {
+      const block = { index, length: bytes.length, final: index === blocks.length - 1 }
+      await store.appendBlock(handle, block, inPieces(bytes), { sync: false })
+    }
+    await (reopen?.() ?? store).syncAppend(JSON.parse(JSON.stringify(handle)))
+    const { envelope } = await store.completeAppend(handle, {
+      blocks: 3,
+      size: 2 * BLOCK + MiB + 3,
+    })
+    expectSame(await read(key, envelope), Buffer.concat(blocks))
+
+    const gone = await store.beginAppend(newBlobKey(), { blockSize: BLOCK })
+    await store.appendBlock(gone, { index: 0, length: 1, final: true }, inPieces(Buffer.of(1)), {
+      sync: false,
+    })
+    await store.abortAppend(gone)
+    // A store whose writes are durable at once need not look; one that looks must say so.
+    const answer = await store.syncAppend(gone).catch((error: unknown) => error)
+    if (answer !== undefined) expect(answer).toBeInstanceOf(AppendNotFoundError)
+    await store.delete(key)
+    await expectLeftovers(0)
+  })
+
   it('goes on in another process from the handle as JSON, and completes there', async () => {
     const { store, reopen } = subject()
     if (!reopen) return

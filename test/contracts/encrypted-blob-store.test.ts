@@ -334,6 +334,7 @@ function withOverrides(inner: BlobStore, overrides: Partial<BlobStore>): BlobSto
     ping: inner.ping.bind(inner),
     beginAppend: inner.beginAppend.bind(inner),
     appendBlock: inner.appendBlock.bind(inner),
+    syncAppend: inner.syncAppend.bind(inner),
     completeAppend: inner.completeAppend.bind(inner),
     abortAppend: inner.abortAppend.bind(inner),
     ...overrides,

@@ -54,6 +54,10 @@ export function withFaults(
       await before('appendBlock', args)
       return store.appendBlock(...args)
     },
+    syncAppend: async (...args) => {
+      await before('syncAppend', args)
+      return store.syncAppend(...args)
+    },
     completeAppend: async (...args) => {
       await before('completeAppend', args)
       return store.completeAppend(...args)

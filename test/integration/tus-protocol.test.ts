@@ -7,7 +7,7 @@ import { signUp, type TestUser } from '../helpers/accounts.js'
 import { buildTestApp, type TestApp } from '../helpers/build-test-app.js'
 import type { S3TestServer } from '../helpers/s3-server.js'
 import { startS3Server } from '../helpers/s3-server.js'
-import { type Fault, gate, withFaults } from '../helpers/stores.js'
+import { type Fault, fail, gate, withFaults } from '../helpers/stores.js'
 import {
   createTusUpload,
   headTus,
@@ -27,8 +27,10 @@ describe.each(DRIVERS)('tus protocol on the %s driver', (driver) => {
   let t: TestApp
   let s3: S3TestServer | undefined
   let user: TestUser
-  // Faults the tests switch on: every appendBlock passes through `appendFault` when set.
+  // Faults the tests switch on: every appendBlock (syncAppend) passes through `appendFault`
+  // (`syncFault`) when set.
   let appendFault: Fault | undefined
+  let syncFault: Fault | undefined
 
   beforeAll(async () => {
     s3 = driver === 's3' ? await startS3Server() : undefined
@@ -38,6 +40,7 @@ describe.each(DRIVERS)('tus protocol on the %s driver', (driver) => {
         store: (store: BlobStore) =>
           withFaults(driver === 'memory' ? new MemoryBlobStore() : store, {
             appendBlock: (method, args) => appendFault?.(method, args) ?? Promise.resolve(),
+            syncAppend: (method, args) => syncFault?.(method, args) ?? Promise.resolve(),
           }),
       },
     )
@@ -148,6 +151,26 @@ describe.each(DRIVERS)('tus protocol on the %s driver', (driver) => {
     expect(res.statusCode).toBe(409)
     expect(res.json().code).toBe('upload_offset_mismatch')
     expect(await offsetOf(id)).toBe(MiB)
+  })
+
+  it('never reports an offset whose bytes did not sync; the client resumes from the last one that did', async () => {
+    const data = randomBytes(20 * MiB + 5)
+    const id = await createTusUpload(t.app, user, { 'upload-length': String(data.length) })
+    expect((await patchTus(t.app, user, id, 0, data.subarray(0, 3 * MiB))).statusCode).toBe(204)
+    syncFault = fail()
+    const failed = await patchTus(t.app, user, id, 3 * MiB, data.subarray(3 * MiB, 19 * MiB))
+    syncFault = undefined
+    expect(failed.statusCode).toBe(503)
+    expect(await offsetOf(id)).toBe(3 * MiB)
+    const resumed = await patchTus(t.app, user, id, 3 * MiB, data.subarray(3 * MiB))
+    expect(resumed.statusCode).toBe(204)
+    const [file] = await db()
+      .selectFrom('files')
+      .selectAll()
+      .where('sha256', '=', sha256(data))
+      .execute()
+    expect(file?.size).toBe(data.length)
+    await t.app.inject({ method: 'DELETE', url: `/files/${file!.id}`, headers: user.auth })
   })
 
   it('lets exactly one of two concurrent PATCHes write; the other gets 423 and no bytes interleave', async () => {
