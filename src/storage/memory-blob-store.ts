@@ -1,12 +1,20 @@
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { assertBlobKey, isOwnBlobKey } from './blob-key.js'
-import type { BlobInfo, BlobStore, ByteRange, PartialWrite, PutResult } from './blob-store.js'
+import type {
+  BlobInfo,
+  BlobStore,
+  ByteRange,
+  PartialWrite,
+  PutOptions,
+  PutResult,
+  StoredBlob,
+} from './blob-store.js'
 import { assertByteRange } from './byte-range.js'
 import { HashingMeter } from './hashing-meter.js'
 import { BlobNotFoundError } from './storage-errors.js'
 
-interface StoredBlob {
+interface HeldBlob {
   bytes: Buffer
   lastModified: Date
 }
@@ -14,11 +22,13 @@ interface StoredBlob {
 /** Blobs in a Map, for unit tests. Same contract as the durable stores. */
 export class MemoryBlobStore implements BlobStore {
   readonly driver = 'memory'
-  readonly #blobs = new Map<string, StoredBlob>()
+  readonly #blobs = new Map<string, HeldBlob>()
 
-  async put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult> {
+  put(key: string, body: Readable, options: PutOptions & { hash: false }): Promise<StoredBlob>
+  put(key: string, body: Readable, options?: PutOptions): Promise<PutResult>
+  async put(key: string, body: Readable, options?: PutOptions): Promise<StoredBlob | PutResult> {
     assertBlobKey(key)
-    const meter = new HashingMeter()
+    const meter = new HashingMeter({ hash: options?.hash })
     const chunks: Buffer[] = []
     await pipeline(
       body,
@@ -71,7 +81,7 @@ export class MemoryBlobStore implements BlobStore {
 
   async ping(): Promise<void> {}
 
-  #find(key: string): StoredBlob | undefined {
+  #find(key: string): HeldBlob | undefined {
     assertBlobKey(key)
     return this.#blobs.get(key)
   }

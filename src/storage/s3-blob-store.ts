@@ -13,7 +13,15 @@ import {
 import { Upload } from '@aws-sdk/lib-storage'
 import type { S3Config } from '../config.js'
 import { assertBlobKey, BLOB_KEY_PREFIX, isOwnBlobKey } from './blob-key.js'
-import type { BlobInfo, BlobStore, ByteRange, PartialWrite, PutResult } from './blob-store.js'
+import type {
+  BlobInfo,
+  BlobStore,
+  ByteRange,
+  PartialWrite,
+  PutOptions,
+  PutResult,
+  StoredBlob,
+} from './blob-store.js'
 import { assertByteRange } from './byte-range.js'
 import { HashingMeter } from './hashing-meter.js'
 import { BlobNotFoundError, StorageUnavailableError } from './storage-errors.js'
@@ -63,9 +71,11 @@ export class S3BlobStore implements BlobStore {
     this.#queueSize = options.queueSize
   }
 
-  async put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult> {
+  put(key: string, body: Readable, options: PutOptions & { hash: false }): Promise<StoredBlob>
+  put(key: string, body: Readable, options?: PutOptions): Promise<PutResult>
+  async put(key: string, body: Readable, options?: PutOptions): Promise<StoredBlob | PutResult> {
     assertBlobKey(key)
-    const meter = new HashingMeter()
+    const meter = new HashingMeter({ hash: options?.hash })
     const upload = new Upload({
       client: this.#client,
       params: { Bucket: this.#bucket, Key: key, Body: meter },
