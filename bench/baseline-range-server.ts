@@ -4,7 +4,7 @@
  * else (no authentication, metadata lookup, ETag or framework). It runs in its own process,
  * as Satchel does.
  *
- * Started by bench/api.ts as `node --import tsx bench/baseline-range-server.ts` with
+ * Started by bench/ranges.ts as `node --import tsx bench/baseline-range-server.ts` with
  * BENCH_FILE set; prints `listening <port>` once it accepts connections.
  */
 import { createReadStream, statSync } from 'node:fs'

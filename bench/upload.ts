@@ -1,64 +1,85 @@
 /**
- * Upload throughput and server memory: Satchel's POST /upload against a bare Node server that
- * only writes the body to disk and fdatasyncs it, both measured in one run on this machine.
- * The machine is noisy (see /work/shared/TOOLCHAIN.md), so only figures from the same run,
- * alternated, are comparable.
+ * Uploads as a user sends them, `curl -F file=@…` of BENCH_UPLOAD_MB MiB (default 1024), to
+ * three servers in their own processes, alternated in BENCH_RUNS rounds (default 3):
  *
- *   npx tsx bench/upload.ts [MiB]     (or BENCH_UPLOAD_MB=…; default 1024)
+ *   - the bare streaming server (bench/baseline-disk-server.ts): body to a file, fdatasync,
+ *     201; the least a Node server can do to store an upload durably;
+ *   - Satchel, POST /upload, PostgreSQL, local storage, encryption off;
+ *   - Satchel as above with ENCRYPTION_KEY set (encryption at rest).
  *
- * Needs PostgreSQL as the tests do (TEST_PG_URL, default postgres://postgres@127.0.0.1:5432).
- * Exits 0 whether or not the targets are met; non-zero only when something failed.
+ * Targets: plain Satchel ≥ 0.8× the bare server's MB/s; encrypted ≥ 0.75× plain. Each
+ * upload's server CPU (/proc/PID/stat, all threads) is reported per GiB, and the server's
+ * RSS sampled every 50 ms. Satchel's answer must carry the size and SHA-256 of the file sent.
+ *
+ *   npx tsx bench/upload.ts [MiB]
+ *
+ * Needs curl and PostgreSQL as the tests do (TEST_PG_URL). Exits 0 whether or not the
+ * targets are met; non-zero only when something failed.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
-import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { generatedBytes, httpRequest } from '../test/helpers/multipart.js'
-import { multipartUpload, post } from './lib/http.js'
+import { generateKeyRingValue } from '../src/storage/key-ring.js'
+import { generatedBytes } from '../test/helpers/multipart.js'
+import { curlUpload } from './lib/curl.js'
+import { type Figure, fixed, reportFigures, times } from './lib/figures.js'
+import { newCredentials, registerAndLogin, send } from './lib/http.js'
 import {
   Cleanups,
-  startSatchel as launchSatchel,
+  envInt,
   readCpuSeconds,
   readRssKiB,
   sampleRss,
+  startSatchel,
   startScriptServer,
 } from './lib/processes.js'
+import { median, renderTable } from './lib/stats.js'
 
 const MiB = 1024 * 1024
-const RUNS = 3
+const GiB = 1024 * MiB
+const RUNS = envInt('BENCH_RUNS', 3)
 const SAMPLE_INTERVAL_MS = 50
-// Lets the previous run's writeback and GC settle so "idle" is idle.
+// Lets the previous upload's writeback and GC settle, so "idle" is idle.
 const SETTLE_MS = 1000
 // Loads lazily imported code paths (multipart parser, content sniffing) before anything is
-// timed, so the first measured run is not the only one paying for them.
+// timed, so the first measured round does not pay for them alone.
 const WARMUP_BYTES = 16 * MiB
-const REQUEST_TIMEOUT_MS = 10 * 60_000
-const TARGET_RATIO = 0.8
-const TARGET_GROWTH_MiB = 100
+const TARGET_PLAIN = 0.8
+const TARGET_ENCRYPTED = 0.75
 
 const BASELINE_SERVER = fileURLToPath(new URL('./baseline-disk-server.ts', import.meta.url))
 
+const cleanups = new Cleanups()
+
+type Label = 'bare server' | 'satchel' | 'satchel encrypted'
+
 interface Contender {
-  label: string
+  label: Label
   pid: number
-  /** Sends `bytes` of payload; resolves once the server has answered that they are stored. */
-  upload(bytes: number): Promise<void>
+  /** Uploads the file; resolves once the server has answered that it is stored. */
+  upload(file: Payload): Promise<number>
   /** Removes what the last upload stored, so the disk never holds more than one upload. */
   discard(): Promise<void>
 }
 
+interface Payload {
+  path: string
+  bytes: number
+  sha256: string
+}
+
 interface Run {
   seconds: number
-  /** User + system CPU time of the server process during the upload, all its threads. */
   cpuSeconds: number
   idleKiB: number
   peakKiB: number
-  samples: number
 }
-
-const cleanups = new Cleanups()
 
 function payloadMiB(): number {
   const raw = process.argv[2] ?? process.env.BENCH_UPLOAD_MB ?? '1024'
@@ -69,215 +90,179 @@ function payloadMiB(): number {
   return value
 }
 
-async function measure(contender: Contender, bytes: number): Promise<Run> {
-  await sleep(SETTLE_MS)
-  const idleKiB = readRssKiB(contender.pid)
-  const cpuBefore = readCpuSeconds(contender.pid)
-  const sampler = sampleRss(contender.pid, SAMPLE_INTERVAL_MS)
-  const started = performance.now()
-  await contender.upload(bytes)
-  const seconds = (performance.now() - started) / 1000
-  const cpuSeconds = readCpuSeconds(contender.pid) - cpuBefore
-  const { peakKiB, samples } = await sampler.stop()
-  await contender.discard()
-  return { seconds, cpuSeconds, idleKiB, peakKiB: Math.max(peakKiB, idleKiB), samples }
+/** Writes `bytes` generated bytes to a file and returns their SHA-256. */
+async function writePayload(path: string, bytes: number): Promise<Payload> {
+  const hash = createHash('sha256')
+  const hashing = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk)
+      callback(null, chunk)
+    },
+  })
+  await pipeline(generatedBytes(bytes), hashing, createWriteStream(path))
+  return { path, bytes, sha256: hash.digest('hex') }
 }
 
-function expectStored(label: string, result: { status: number; text: string }, bytes: number) {
-  if (result.status !== 201) throw new Error(`${label}: expected 201, got ${result.status}`)
-  const reply = JSON.parse(result.text) as { id?: string; size?: number }
-  if (reply.size !== bytes) {
-    throw new Error(`${label}: stored ${reply.size} bytes, sent ${bytes}`)
-  }
-  return reply
-}
-
-async function startBaseline(): Promise<Contender> {
-  const dir = await mkdtemp(join(tmpdir(), 'satchel-bench-baseline-'))
-  cleanups.push(() => rm(dir, { recursive: true, force: true }))
+async function bareServer(dir: string): Promise<Contender> {
+  const stored = await mkdtemp(join(dir, 'bare-'))
   const { url, pid } = await startScriptServer(
-    'baseline',
+    'bare server',
     BASELINE_SERVER,
-    { BENCH_DIR: dir },
+    { BENCH_DIR: stored },
     cleanups,
   )
   return {
-    label: 'baseline',
+    label: 'bare server',
     pid,
-    async upload(bytes) {
-      const headers = {
-        'content-type': 'application/octet-stream',
-        'content-length': String(bytes),
-      }
-      expectStored(
-        'baseline',
-        await post(`${url}/`, headers, generatedBytes(bytes), REQUEST_TIMEOUT_MS),
-        bytes,
-      )
+    async upload(file) {
+      const reply = await curlUpload(`${url}/`, file.path)
+      // It stores the whole multipart body, framing included.
+      const size = reply.status === 201 ? (JSON.parse(reply.body) as { size: number }).size : 0
+      if (size < file.bytes) throw new Error(`bare server: ${reply.status}, stored ${size} bytes`)
+      return reply.seconds
     },
     async discard() {
-      for (const name of await readdir(dir)) await rm(join(dir, name))
+      for (const name of await readdir(stored)) await rm(join(stored, name))
     },
   }
 }
 
-async function startSatchel(): Promise<Contender> {
-  const { url, pid } = await launchSatchel({}, cleanups)
-
-  const credentials = {
-    email: `bench-${randomBytes(4).toString('hex')}@example.test`,
-    password: 'correct horse battery staple',
-  }
-  const json = { 'content-type': 'application/json' }
-  const registered = await httpRequest(`${url}/register`, {
-    method: 'POST',
-    headers: json,
-    body: JSON.stringify(credentials),
-  })
-  if (registered.status !== 201)
-    throw new Error(`register: ${registered.status} ${registered.body}`)
-  const login = await httpRequest(`${url}/login`, {
-    method: 'POST',
-    headers: json,
-    body: JSON.stringify(credentials),
-  })
-  if (login.status !== 200) throw new Error(`login: ${login.status} ${login.body}`)
-  const authorization = `Bearer ${login.json<{ access_token: string }>().access_token}`
-
+async function satchel(label: Label, env: Record<string, string>): Promise<Contender> {
+  // Rate limits counted but never reached.
+  const limits = { RATE_LIMIT_PER_MINUTE: '100000000', AUTH_RATE_LIMIT_PER_MINUTE: '100000' }
+  const { url, pid } = await startSatchel({ ...limits, ...env }, cleanups)
+  const authorization = await registerAndLogin(url, newCredentials('bench-upload'))
   let lastId: string | undefined
   return {
-    label: 'satchel',
+    label,
     pid,
-    async upload(bytes) {
-      const { contentType, length, body } = multipartUpload(bytes)
-      const headers = {
-        authorization,
-        'content-type': contentType,
-        'content-length': String(length),
+    async upload(file) {
+      const reply = await curlUpload(`${url}/upload`, file.path, { authorization })
+      if (reply.status !== 201) throw new Error(`${label}: ${reply.status} ${reply.body}`)
+      const stored = JSON.parse(reply.body) as { id: string; size: number; sha256: string }
+      lastId = stored.id
+      if (stored.size !== file.bytes || stored.sha256 !== file.sha256) {
+        throw new Error(`${label}: stored ${stored.size} bytes, sha256 ${stored.sha256}`)
       }
-      lastId = expectStored(
-        'satchel',
-        await post(`${url}/upload`, headers, body, REQUEST_TIMEOUT_MS),
-        bytes,
-      ).id
+      return reply.seconds
     },
     async discard() {
       if (!lastId) return
-      const deleted = await httpRequest(`${url}/files/${lastId}`, {
+      const deleted = await send(`${url}/files/${lastId}`, {
         method: 'DELETE',
         headers: { authorization },
+        timeoutMs: 60_000,
       })
-      if (deleted.status !== 204) throw new Error(`delete: ${deleted.status} ${deleted.body}`)
+      if (deleted.status !== 204) throw new Error(`${label}: delete answered ${deleted.status}`)
       lastId = undefined
     },
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+async function measure(contender: Contender, file: Payload): Promise<Run> {
+  await sleep(SETTLE_MS)
+  const idleKiB = readRssKiB(contender.pid)
+  const cpuBefore = readCpuSeconds(contender.pid)
+  const sampler = sampleRss(contender.pid, SAMPLE_INTERVAL_MS)
+  const seconds = await contender.upload(file)
+  const cpuSeconds = readCpuSeconds(contender.pid) - cpuBefore
+  const { peakKiB } = await sampler.stop()
+  await contender.discard()
+  return { seconds, cpuSeconds, idleKiB, peakKiB: Math.max(peakKiB, idleKiB) }
 }
 
 const mbps = (bytes: number, run: Run) => bytes / run.seconds / 1e6
-const mibps = (bytes: number, run: Run) => bytes / run.seconds / MiB
-const mib = (kib: number) => kib / 1024
-const cell = (value: number | string, width: number, digits = 1) =>
-  (typeof value === 'number' ? value.toFixed(digits) : value).padStart(width)
+const cpuPerGiB = (bytes: number, run: Run) => (run.cpuSeconds * GiB) / bytes
 
-function printReport(bytes: number, results: Map<string, Run[]>) {
-  console.log('\nper run (CPU: server process user+system seconds during the upload; RSS in MiB)')
-  console.log(
-    `${'run'.padEnd(4)}${'server'.padEnd(10)}${cell('seconds', 8)}${cell('MB/s', 9)}${cell('MiB/s', 9)}` +
-      `${cell('CPU s', 8)}${cell('idle', 9)}${cell('peak', 9)}${cell('growth', 9)}${cell('samples', 9)}`,
-  )
+function report(bytes: number, results: Map<Label, Run[]>): Figure[] {
+  const rows: string[][] = []
   for (let i = 0; i < RUNS; i++) {
     for (const [label, runs] of results) {
       const run = runs[i]!
-      console.log(
-        `${String(i + 1).padEnd(4)}${label.padEnd(10)}${cell(run.seconds, 8, 2)}` +
-          `${cell(mbps(bytes, run), 9)}${cell(mibps(bytes, run), 9)}` +
-          `${cell(run.cpuSeconds, 8, 2)}${cell(mib(run.idleKiB), 9)}${cell(mib(run.peakKiB), 9)}` +
-          `${cell(mib(run.peakKiB - run.idleKiB), 9)}${cell(run.samples, 9, 0)}`,
-      )
+      rows.push([
+        `${i + 1} ${label}`,
+        fixed(mbps(bytes, run)),
+        fixed(run.seconds, 2),
+        fixed(cpuPerGiB(bytes, run), 2),
+        fixed(run.idleKiB / 1024),
+        fixed((run.peakKiB - run.idleKiB) / 1024),
+      ])
     }
   }
-
-  console.log(
-    `\nsummary over ${RUNS} runs (MB = 10^6 bytes; median CPU s; RSS in MiB: median idle, worst peak and growth)`,
-  )
-  console.log(
-    `${'server'.padEnd(10)}${cell('median MB/s', 12)}${cell('MiB/s', 8)}${cell('min–max MB/s', 16)}` +
-      `${cell('CPU s', 8)}${cell('idle', 8)}${cell('peak', 8)}${cell('growth', 8)}`,
-  )
-  const medians = new Map<string, number>()
-  const growths = new Map<string, number>()
+  const summary = new Map<Label, { rate: number; cpu: number }>()
   for (const [label, runs] of results) {
-    const rates = runs.map((run) => mbps(bytes, run))
-    const medianRate = median(rates)
-    medians.set(label, medianRate)
-    const growth = Math.max(...runs.map((run) => mib(run.peakKiB - run.idleKiB)))
-    growths.set(label, growth)
-    console.log(
-      `${label.padEnd(10)}${cell(medianRate, 12)}${cell(median(runs.map((run) => mibps(bytes, run))), 8)}` +
-        `${cell(`${Math.min(...rates).toFixed(1)}–${Math.max(...rates).toFixed(1)}`, 16)}` +
-        `${cell(median(runs.map((run) => run.cpuSeconds)), 8, 2)}` +
-        `${cell(median(runs.map((run) => mib(run.idleKiB))), 8)}` +
-        `${cell(Math.max(...runs.map((run) => mib(run.peakKiB))), 8)}${cell(growth, 8)}`,
-    )
+    const s = {
+      rate: median(runs.map((run) => mbps(bytes, run))),
+      cpu: median(runs.map((run) => cpuPerGiB(bytes, run))),
+    }
+    summary.set(label, s)
+    rows.push([`median ${label}`, fixed(s.rate), '', fixed(s.cpu, 2), '', ''])
   }
-  const ratio = medians.get('satchel')! / medians.get('baseline')!
-  console.log(`satchel/baseline (medians): ${ratio.toFixed(2)}×`)
+  console.log(
+    `\n${bytes / MiB} MiB by curl -F, ${RUNS} rounds alternated (MB = 10^6 bytes; CPU: the ` +
+      'server process, all threads; RSS in MiB, sampled every 50 ms)',
+  )
+  console.log(
+    renderTable(['run', 'MB/s', 'seconds', 'CPU s/GiB', 'RSS idle', 'RSS peak growth'], rows),
+  )
 
-  const growth = growths.get('satchel')!
-  const targets: Array<[string, string, boolean]> = [
-    [`throughput ≥ ${TARGET_RATIO}× baseline`, `${ratio.toFixed(2)}×`, ratio >= TARGET_RATIO],
-    [
-      `peak RSS ≤ idle + ${TARGET_GROWTH_MiB} MiB`,
-      `+${growth.toFixed(1)} MiB (worst run)`,
-      growth <= TARGET_GROWTH_MiB,
-    ],
+  const bare = summary.get('bare server')!
+  const plain = summary.get('satchel')!
+  const encrypted = summary.get('satchel encrypted')!
+  const size = bytes >= GiB ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`
+  const cpu = (a: { cpu: number }, b: { cpu: number }) =>
+    `${fixed(a.cpu, 2)} / ${fixed(b.cpu, 2)} s/GiB (${times(a.cpu / b.cpu)})`
+  return [
+    {
+      figure: `POST /upload ${size} by curl -F`,
+      satchel: `${fixed(plain.rate, 0)} MB/s`,
+      baseline: `bare streaming server ${fixed(bare.rate, 0)} MB/s`,
+      ratio: times(plain.rate / bare.rate),
+      cpu: cpu(plain, bare),
+      target: `≥ ${TARGET_PLAIN}×`,
+      pass: plain.rate / bare.rate >= TARGET_PLAIN,
+    },
+    {
+      figure: `POST /upload ${size} by curl -F, encrypted at rest`,
+      satchel: `${fixed(encrypted.rate, 0)} MB/s`,
+      baseline: `plain Satchel ${fixed(plain.rate, 0)} MB/s`,
+      ratio: times(encrypted.rate / plain.rate),
+      cpu: cpu(encrypted, plain),
+      target: `≥ ${TARGET_ENCRYPTED}×`,
+      pass: encrypted.rate / plain.rate >= TARGET_ENCRYPTED,
+    },
   ]
-  console.log('\ntargets (Satchel)')
-  for (const [target, measured, met] of targets) {
-    console.log(`  ${target.padEnd(30)}${measured.padEnd(24)}${met ? 'PASS' : 'FAIL'}`)
-  }
 }
 
 async function main() {
-  const sizeMiB = payloadMiB()
-  const bytes = sizeMiB * MiB
-  const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU'
-  console.log('Satchel upload benchmark')
-  console.log(
-    `machine: nproc ${availableParallelism()}, node ${process.version}, ${cpu}, ` +
-      `${(totalmem() / 1024 ** 3).toFixed(1)} GiB RAM`,
-  )
-  console.log(
-    `payload: ${sizeMiB} MiB (${(bytes / 1e6).toFixed(1)} MB) per upload, generated on the fly; ` +
-      `${RUNS} runs each, alternating; RSS of the server process sampled every ${SAMPLE_INTERVAL_MS} ms`,
-  )
-  console.log(
-    'baseline: node:http → fs.createWriteStream → fdatasync → 201; ' +
-      'satchel: POST /upload (multipart), PostgreSQL, local storage',
-  )
+  const bytes = payloadMiB() * MiB
+  console.log(`Satchel upload benchmark (node ${process.version})`)
+  const dir = await mkdtemp(join(tmpdir(), 'satchel-bench-upload-'))
+  cleanups.push(() => rm(dir, { recursive: true, force: true }))
+  const file = await writePayload(join(dir, 'upload.bin'), bytes)
+  const warmup = await writePayload(join(dir, 'warmup.bin'), WARMUP_BYTES)
 
-  const contenders = [await startBaseline(), await startSatchel()]
+  const contenders = [
+    await bareServer(dir),
+    await satchel('satchel', {}),
+    await satchel('satchel encrypted', { ENCRYPTION_KEY: generateKeyRingValue() }),
+  ]
   for (const contender of contenders) {
-    await contender.upload(WARMUP_BYTES)
+    await contender.upload(warmup)
     await contender.discard()
   }
-  const results = new Map<string, Run[]>(contenders.map((c) => [c.label, []]))
+  const results = new Map<Label, Run[]>(contenders.map((c) => [c.label, []]))
   for (let i = 0; i < RUNS; i++) {
     for (const contender of contenders) {
-      const run = await measure(contender, bytes)
+      const run = await measure(contender, file)
       results.get(contender.label)!.push(run)
       process.stderr.write(
-        `  run ${i + 1} ${contender.label}: ${mbps(bytes, run).toFixed(1)} MB/s\n`,
+        `  run ${i + 1} ${contender.label}: ${fixed(mbps(bytes, run))} MB/s, ` +
+          `${fixed(cpuPerGiB(bytes, run), 2)} s CPU/GiB\n`,
       )
     }
   }
-  printReport(bytes, results)
+  reportFigures('upload', report(bytes, results))
 }
 
 await cleanups.runMain('bench', main)

@@ -207,22 +207,35 @@ export interface SatchelProcess {
   child: ChildProcess
   dataDir: string
   databaseUrl: string
+  jwtSecret: string
   output(): string
 }
 
 /**
  * Satchel as `npm start` runs it, on a fresh PostgreSQL database (TEST_PG_URL, as the tests)
  * and a temporary DATA_DIR, listening on 127.0.0.1; `env` adds to or overrides the defaults.
- * The database is dropped and the directory removed by `cleanups`.
+ * The database is dropped and the directory removed by `cleanups`. With `sharing`, another
+ * instance of that one instead: same database, DATA_DIR and secret, so its users and tokens
+ * work on both.
  */
 export async function startSatchel(
   env: Record<string, string>,
   cleanups: Cleanups,
+  sharing?: SatchelProcess,
 ): Promise<SatchelProcess> {
-  const database = await createTestDatabase()
-  cleanups.push(() => database.drop())
-  const dataDir = await mkdtemp(join(tmpdir(), 'satchel-bench-data-'))
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }))
+  let databaseUrl = sharing?.databaseUrl
+  if (!databaseUrl) {
+    const database = await createTestDatabase()
+    cleanups.push(() => database.drop())
+    databaseUrl = database.url
+  }
+  let dataDir = sharing?.dataDir
+  if (!dataDir) {
+    const created = await mkdtemp(join(tmpdir(), 'satchel-bench-data-'))
+    cleanups.push(() => rm(created, { recursive: true, force: true }))
+    dataDir = created
+  }
+  const jwtSecret = sharing?.jwtSecret ?? randomBytes(48).toString('base64')
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   // Not startServer(): it waits for the info-level "satchel ready" line, which LOG_LEVEL=warn
@@ -231,8 +244,8 @@ export async function startSatchel(
     HOST: '127.0.0.1',
     PORT: String(port),
     LOG_LEVEL: 'warn',
-    DATABASE_URL: database.url,
-    JWT_SECRET: randomBytes(48).toString('base64'),
+    DATABASE_URL: databaseUrl,
+    JWT_SECRET: jwtSecret,
     DATA_DIR: dataDir,
     STORAGE_DRIVER: 'local',
     REGISTRATION: 'open',
@@ -251,7 +264,7 @@ export async function startSatchel(
     }
     await sleep(100)
   }
-  return { url, pid: child.pid!, child, dataDir, databaseUrl: database.url, output }
+  return { url, pid: child.pid!, child, dataDir, databaseUrl, jwtSecret, output }
 }
 
 /** A whole number ≥ `min` from the environment, or `fallback` when unset. */

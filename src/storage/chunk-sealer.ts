@@ -1,10 +1,11 @@
-import { createHash } from 'node:crypto'
+import { createHash, type Hash } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
-import type { PutResult } from './blob-store.js'
+import type { PutResult, StoredBlob } from './blob-store.js'
 import { CHUNK_SIZE, ChunkCiphers, TAG_BYTES } from './chunk-format.js'
 
-// Sealed chunks leave in batches of this many: one write of ~1 MiB costs the inner store
-// much less than sixteen of 64 KiB.
+// Sealed chunks leave in batches of this many, all pushed at once: the inner store then
+// gets them queued together (one writev for the local store) rather than alternating
+// 64 KiB and 16-byte writes.
 const BATCH_CHUNKS = 16
 
 /**
@@ -13,36 +14,49 @@ const BATCH_CHUNKS = 16
  */
 export class ChunkSealer extends Transform {
   readonly #ciphers: ChunkCiphers
-  readonly #hash = createHash('sha256')
+  readonly #hash: Hash | undefined
   readonly #pending = Buffer.alloc(CHUNK_SIZE)
   #filled = 0
   #index = 0
   #size = 0
-  // Ciphertexts and tags of the chunks sealed since the last push.
+  // Ciphertexts and tags of the chunks sealed since the last push, each as the cipher
+  // returned it: joining them would copy every byte once more.
   #sealed: Buffer[] = []
-  #result: Pick<PutResult, 'size' | 'sha256'> | undefined
+  #result: Pick<PutResult, 'size' | 'sha256'> | Pick<StoredBlob, 'size'> | undefined
   readonly #endsBlob: boolean
 
   /**
-   * A blob written in blocks (appendable-blob-store.ts) seals each block apart: `firstChunk`
-   * numbers its first chunk, and only the blob's final block (`endsBlob`) marks a last chunk.
+   * With `hash: false`, only the size is reported (see PutOptions.hash). A blob written in
+   * blocks (appendable-blob-store.ts) seals each block apart: `firstChunk` numbers its first
+   * chunk, and only the blob's final block (`endsBlob`) marks a last chunk.
    */
-  constructor(dataKey: Buffer, blobKey: string, block = { firstChunk: 0, endsBlob: true }) {
+  constructor(
+    dataKey: Buffer,
+    blobKey: string,
+    options: { hash?: boolean; firstChunk?: number; endsBlob?: boolean } = {},
+  ) {
     // Room for a batch on the way out, so sealing the next one overlaps its write.
     super({ readableHighWaterMark: BATCH_CHUNKS * (CHUNK_SIZE + TAG_BYTES) })
     this.#ciphers = new ChunkCiphers(dataKey, blobKey)
-    this.#index = block.firstChunk
-    this.#endsBlob = block.endsBlob
+    this.#hash = options.hash === false ? undefined : createHash('sha256')
+    this.#index = options.firstChunk ?? 0
+    this.#endsBlob = options.endsBlob ?? true
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-    this.#hash.update(chunk)
+    this.#hash?.update(chunk)
     this.#size += chunk.length
     let offset = 0
     while (offset < chunk.length) {
       // A full chunk is sealed only once more bytes arrive: until the input ends, it could
       // still be the last one, and the last chunk is sealed as such.
-      if (this.#filled === CHUNK_SIZE) this.#seal(false)
+      if (this.#filled === CHUNK_SIZE) this.#seal(this.#pending, false)
+      if (this.#filled === 0 && chunk.length - offset > CHUNK_SIZE) {
+        // A whole chunk with more input after it: sealed where it lies, without a copy.
+        this.#seal(chunk.subarray(offset, offset + CHUNK_SIZE), false)
+        offset += CHUNK_SIZE
+        continue
+      }
       const copied = chunk.copy(this.#pending, this.#filled, offset)
       this.#filled += copied
       offset += copied
@@ -51,21 +65,22 @@ export class ChunkSealer extends Transform {
   }
 
   override _flush(callback: TransformCallback) {
-    this.#seal(this.#endsBlob)
+    this.#seal(this.#pending.subarray(0, this.#filled), this.#endsBlob)
     this.#pushBatch()
-    this.#result = { size: this.#size, sha256: this.#hash.digest('hex') }
+    const size = this.#size
+    this.#result = this.#hash ? { size, sha256: this.#hash.digest('hex') } : { size }
     callback()
   }
 
   /** Plaintext size and digest; only once the input has ended. */
-  result(): Pick<PutResult, 'size' | 'sha256'> {
+  result(): Pick<PutResult, 'size' | 'sha256'> | Pick<StoredBlob, 'size'> {
     if (!this.#result) throw new Error('ChunkSealer read before its input ended')
     return this.#result
   }
 
-  #seal(last: boolean) {
+  #seal(plaintext: Buffer, last: boolean) {
     const cipher = this.#ciphers.cipher(this.#index, last)
-    this.#sealed.push(cipher.update(this.#pending.subarray(0, this.#filled)))
+    this.#sealed.push(cipher.update(plaintext))
     cipher.final()
     this.#sealed.push(cipher.getAuthTag())
     this.#index++
@@ -74,8 +89,7 @@ export class ChunkSealer extends Transform {
   }
 
   #pushBatch() {
-    if (this.#sealed.length === 0) return
-    this.push(Buffer.concat(this.#sealed))
+    for (const sealed of this.#sealed) this.push(sealed)
     this.#sealed = []
   }
 }

@@ -63,6 +63,8 @@ export class EncryptedAppends {
     const sealer = new ChunkSealer(this.#dataKey(handle), handle.key, {
       firstChunk: (block.index * handle.blockSize) / CHUNK_SIZE,
       endsBlob: block.final,
+      // The uploads service hashes the whole file's plaintext itself.
+      hash: false,
     })
     const sealed = { ...block, length: encryptedSize(block.length) }
     // A store failing before it reads would leave the sealer, and the body, stalled. Destroyed

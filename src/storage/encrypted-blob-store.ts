@@ -3,7 +3,15 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { AppendHandle } from './appendable-blob-store.js'
 import { assertBlobKey } from './blob-key.js'
-import type { BlobInfo, BlobStore, ByteRange, PartialWrite, PutResult } from './blob-store.js'
+import type {
+  BlobInfo,
+  BlobStore,
+  ByteRange,
+  PartialWrite,
+  PutOptions,
+  PutResult,
+  StoredBlob,
+} from './blob-store.js'
 import { assertByteRange } from './byte-range.js'
 import { CHUNK_SIZE, planRead } from './chunk-format.js'
 import { openChunks } from './chunk-opener.js'
@@ -35,26 +43,37 @@ export class EncryptedBlobStore implements BlobStore {
     this.#appends = new EncryptedAppends(options)
   }
 
-  async put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult> {
+  put(key: string, body: Readable, options: PutOptions & { hash: false }): Promise<StoredBlob>
+  put(key: string, body: Readable, options?: PutOptions): Promise<PutResult>
+  async put(key: string, body: Readable, options?: PutOptions): Promise<StoredBlob | PutResult> {
     // Checked here as well: the key goes into the AAD before the inner store sees it.
     assertBlobKey(key)
     const dataKey = randomBytes(DATA_KEY_BYTES)
-    const sealer = new ChunkSealer(dataKey, key)
+    const sealer = new ChunkSealer(dataKey, key, { hash: options?.hash })
     // A store that fails before reading its body would otherwise leave the sealer, and so
-    // the body, stalled forever.
-    const stored = this.#inner.put(key, sealer, options).catch((error: unknown) => {
-      sealer.destroy(error as Error)
-      throw error
-    })
+    // the body, stalled forever. Destroyed without the error: a small body may be sealed
+    // whole already, the pipeline below done, and an error event nobody listens for would
+    // crash the process. The sealer digests the plaintext; the ciphertext's digest would be
+    // thrown away.
+    const stored = this.#inner
+      .put(key, sealer, { ...options, hash: false })
+      .catch((error: unknown) => {
+        sealer.destroy()
+        throw error
+      })
     const [piped, written] = await Promise.allSettled([pipeline(body, sealer), stored])
     // The store's reason first: a body error or an abort reaches it through the sealer, and
     // the body side may only have seen the sealer closing early.
     for (const outcome of [written, piped]) {
       if (outcome.status === 'rejected') throw outcome.reason
     }
-    const { size, sha256 } = sealer.result()
-    const envelope = sealEnvelope(key, this.#ring.current, { dataKey, chunkSize: CHUNK_SIZE, size })
-    return { size, sha256, envelope }
+    const plaintext = sealer.result()
+    const envelope = sealEnvelope(key, this.#ring.current, {
+      dataKey,
+      chunkSize: CHUNK_SIZE,
+      size: plaintext.size,
+    })
+    return { ...plaintext, envelope }
   }
 
   async get(key: string, range?: ByteRange, envelope?: string): Promise<Readable> {

@@ -1,12 +1,30 @@
 import { randomUUID } from 'node:crypto'
-import { constants, createWriteStream } from 'node:fs'
-import { access, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import {
+  access,
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  stat,
+  unlink,
+} from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import type { Readable } from 'node:stream'
+import { type Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { AppendHandle } from './appendable-blob-store.js'
 import { assertBlobKey, BLOB_KEY_PREFIX, isOwnBlobKey } from './blob-key.js'
-import type { BlobInfo, BlobStore, ByteRange, PartialWrite, PutResult } from './blob-store.js'
+import type {
+  BlobInfo,
+  BlobStore,
+  ByteRange,
+  PartialWrite,
+  PutOptions,
+  PutResult,
+  StoredBlob,
+} from './blob-store.js'
 import { assertByteRange } from './byte-range.js'
 import { HashingMeter } from './hashing-meter.js'
 import { LocalAppends } from './local-append.js'
@@ -43,14 +61,18 @@ export class LocalBlobStore implements BlobStore {
     this.#appends = new LocalAppends(this.#root)
   }
 
-  async put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult> {
+  put(key: string, body: Readable, options: PutOptions & { hash: false }): Promise<StoredBlob>
+  put(key: string, body: Readable, options?: PutOptions): Promise<PutResult>
+  async put(key: string, body: Readable, options?: PutOptions): Promise<StoredBlob | PutResult> {
     const target = this.#pathOf(key)
     const tmpDir = join(this.#root, TMP_DIR)
     await mkdir(tmpDir, { recursive: true })
     const tmp = safeJoin(tmpDir, randomUUID())
-    const meter = new HashingMeter()
+    // Without a digest to compute, nothing needs to see the bytes between body and file.
+    const meter = options?.hash === false ? undefined : new HashingMeter()
+    let size: number
     try {
-      await writeDurably(tmp, body, meter, options?.signal)
+      size = await writeDurably(tmp, body, meter, options?.signal)
       await mkdir(dirname(target), { recursive: true })
       await rename(tmp, target)
       // The rename is durable only once its directory entry is on disk.
@@ -59,7 +81,7 @@ export class LocalBlobStore implements BlobStore {
       await rm(tmp, { force: true }).catch(() => undefined)
       throw error
     }
-    return meter.result()
+    return meter ? meter.result() : { size }
   }
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
@@ -161,29 +183,93 @@ export class LocalBlobStore implements BlobStore {
   }
 }
 
+/** Writes `body` (through `meter`, if any) to a new file at `path`; resolves to its size. */
 async function writeDurably(
   path: string,
   body: Readable,
-  meter: HashingMeter,
+  meter: HashingMeter | undefined,
   signal: AbortSignal | undefined,
-): Promise<void> {
+): Promise<number> {
   const file = await open(path, 'wx')
+  let size: number
   try {
-    // A write stream gathers the chunks that queue up during a write into one writev; a
-    // stream on the bare descriptor (not file.createWriteStream()) leaves it open for sync().
-    const stream = createWriteStream(path, {
-      fd: file.fd,
-      autoClose: false,
-      highWaterMark: WRITE_BUFFER_BYTES,
-    })
-    await pipeline(body, meter, stream, { signal })
+    const writer = new FileWriter(file)
+    if (meter) await pipeline(body, meter, writer, { signal })
+    else await pipeline(body, writer, { signal })
+    size = writer.bytesWritten
     await file.sync()
   } catch (error) {
-    // A failed close must not mask why the write failed.
+    // A failed close must not mask why the write failed. The close waits for a write still
+    // in flight, so nothing lands in a file that reuses the descriptor.
     await file.close().catch(() => undefined)
     throw error
   }
   await file.close()
+  return size
+}
+
+/**
+ * Writes into `file` from its start; the chunks that queue up during a write go out as one
+ * writev. Not a write stream over the bare descriptor: destroyed by a failing body, that
+ * closes the descriptor itself, and the FileHandle's own close then closes whatever file
+ * another upload opened under the same number meanwhile.
+ */
+class FileWriter extends Writable {
+  readonly #file: FileHandle
+  #written = 0
+
+  constructor(file: FileHandle) {
+    super({ highWaterMark: WRITE_BUFFER_BYTES })
+    this.#file = file
+  }
+
+  get bytesWritten(): number {
+    return this.#written
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: WriteCallback) {
+    this.#writeAll([chunk], callback)
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: WriteCallback) {
+    this.#writeAll(
+      chunks.map(({ chunk }) => chunk),
+      callback,
+    )
+  }
+
+  #writeAll(buffers: Buffer[], callback: WriteCallback) {
+    writeAllAt(this.#file, buffers, this.#written).then((bytes) => {
+      this.#written += bytes
+      callback()
+    }, callback)
+  }
+}
+
+type WriteCallback = (error?: Error | null) => void
+
+/** Writes all of `buffers` at `position`, resuming after short writes; resolves to the bytes. */
+async function writeAllAt(file: FileHandle, buffers: Buffer[], position: number): Promise<number> {
+  let pending = buffers
+  let written = 0
+  while (pending.length > 0) {
+    const { bytesWritten } = await file.writev(pending, position + written)
+    written += bytesWritten
+    pending = withoutLeading(pending, bytesWritten)
+  }
+  return written
+}
+
+/** `buffers` without their first `bytes` bytes (and without empty buffers at the front). */
+function withoutLeading(buffers: Buffer[], bytes: number): Buffer[] {
+  let index = 0
+  let skip = bytes
+  while (index < buffers.length && skip >= buffers[index]!.length) {
+    skip -= buffers[index]!.length
+    index++
+  }
+  if (index === buffers.length) return []
+  return [buffers[index]!.subarray(skip), ...buffers.slice(index + 1)]
 }
 
 /** A directory's entries in code-unit order (byte order for these ASCII names); none if absent. */

@@ -11,12 +11,20 @@ import {
 } from './append-rules.js'
 import type { AppendHandle } from './appendable-blob-store.js'
 import { assertBlobKey, isOwnBlobKey } from './blob-key.js'
-import type { BlobInfo, BlobStore, ByteRange, PartialWrite, PutResult } from './blob-store.js'
+import type {
+  BlobInfo,
+  BlobStore,
+  ByteRange,
+  PartialWrite,
+  PutOptions,
+  PutResult,
+  StoredBlob,
+} from './blob-store.js'
 import { assertByteRange } from './byte-range.js'
 import { HashingMeter } from './hashing-meter.js'
 import { AppendNotFoundError, BlobNotFoundError, InvalidAppendError } from './storage-errors.js'
 
-interface StoredBlob {
+interface HeldBlob {
   bytes: Buffer
   lastModified: Date
 }
@@ -30,13 +38,15 @@ interface PendingAppend {
 /** Blobs in a Map, for unit tests. Same contract as the durable stores. */
 export class MemoryBlobStore implements BlobStore {
   readonly driver = 'memory'
-  readonly #blobs = new Map<string, StoredBlob>()
+  readonly #blobs = new Map<string, HeldBlob>()
   // By the handle's id, as S3 keeps multipart uploads by upload id.
   readonly #appends = new Map<string, PendingAppend>()
 
-  async put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult> {
+  put(key: string, body: Readable, options: PutOptions & { hash: false }): Promise<StoredBlob>
+  put(key: string, body: Readable, options?: PutOptions): Promise<PutResult>
+  async put(key: string, body: Readable, options?: PutOptions): Promise<StoredBlob | PutResult> {
     assertBlobKey(key)
-    const meter = new HashingMeter()
+    const meter = new HashingMeter({ hash: options?.hash })
     const chunks: Buffer[] = []
     await pipeline(
       body,
@@ -151,7 +161,7 @@ export class MemoryBlobStore implements BlobStore {
     return pending
   }
 
-  #find(key: string): StoredBlob | undefined {
+  #find(key: string): HeldBlob | undefined {
     assertBlobKey(key)
     return this.#blobs.get(key)
   }

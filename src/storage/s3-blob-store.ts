@@ -14,7 +14,15 @@ import { Upload } from '@aws-sdk/lib-storage'
 import type { S3Config } from '../config.js'
 import type { AppendHandle } from './appendable-blob-store.js'
 import { assertBlobKey, BLOB_KEY_PREFIX, isOwnBlobKey } from './blob-key.js'
-import type { BlobInfo, BlobStore, ByteRange, PartialWrite, PutResult } from './blob-store.js'
+import type {
+  BlobInfo,
+  BlobStore,
+  ByteRange,
+  PartialWrite,
+  PutOptions,
+  PutResult,
+  StoredBlob,
+} from './blob-store.js'
 import { assertByteRange } from './byte-range.js'
 import { HashingMeter } from './hashing-meter.js'
 import { S3Appends } from './s3-append.js'
@@ -68,9 +76,11 @@ export class S3BlobStore implements BlobStore {
     this.#appends = new S3Appends({ client: options.client, bucket: options.bucket })
   }
 
-  async put(key: string, body: Readable, options?: { signal?: AbortSignal }): Promise<PutResult> {
+  put(key: string, body: Readable, options: PutOptions & { hash: false }): Promise<StoredBlob>
+  put(key: string, body: Readable, options?: PutOptions): Promise<PutResult>
+  async put(key: string, body: Readable, options?: PutOptions): Promise<StoredBlob | PutResult> {
     assertBlobKey(key)
-    const meter = new HashingMeter()
+    const meter = new HashingMeter({ hash: options?.hash })
     const upload = new Upload({
       client: this.#client,
       params: { Bucket: this.#bucket, Key: key, Body: meter },

@@ -74,6 +74,19 @@ export function blobStoreContract(name: string, setup: () => Promise<ContractSub
       expect(sha256(stored)).toBe(sha256(bytes))
     })
 
+    it('stores a body without digesting it when told not to hash', async () => {
+      const key = newBlobKey()
+      const bytes = randomBytes(2 * MiB + 5)
+
+      const result = await store.put(key, Readable.from([bytes]), { hash: false })
+
+      expect(result.size).toBe(bytes.length)
+      expect(result).not.toHaveProperty('sha256')
+      const stored = await readAll(store.get(key, undefined, result.envelope))
+      expect(stored.equals(bytes)).toBe(true)
+      await store.delete(key)
+    })
+
     it('round-trips an empty body', async () => {
       const { key, result } = await putChunks([])
 

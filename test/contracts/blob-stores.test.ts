@@ -66,6 +66,18 @@ function failingBody(before: Buffer, beforeFailing = async () => {}): Readable {
   )
 }
 
+/** `pieces`, one every `ms`. */
+function trickle(pieces: Buffer[], ms: number): Readable {
+  return Readable.from(
+    (async function* () {
+      for (const piece of pieces) {
+        await sleep(ms)
+        yield piece
+      }
+    })(),
+  )
+}
+
 describe('LocalBlobStore', () => {
   let root: string
   beforeAll(async () => {
@@ -79,6 +91,42 @@ describe('LocalBlobStore', () => {
     await expect(store.put(newBlobKey(), failingBody(randomBytes(1024)))).rejects.toThrow()
 
     expect(await readdir(join(root, '.tmp'))).toEqual([])
+  })
+
+  it('leaves other uploads alone when a put fails with a write in flight', async () => {
+    const store = new LocalBlobStore({ root })
+    // One write of this size is still running when the body fails right after it.
+    const large = randomBytes(64 * MiB)
+    const failures: string[] = []
+    const upload = async () => {
+      const key = newBlobKey()
+      const pieces = Array.from({ length: 10 }, () => randomBytes(1024))
+      try {
+        await store.put(key, trickle(pieces, 20))
+        const stored = Buffer.concat(await (await store.get(key)).toArray())
+        if (!stored.equals(Buffer.concat(pieces))) failures.push('stored bytes differ')
+      } catch (error) {
+        failures.push((error as NodeJS.ErrnoException).code ?? String(error))
+      }
+    }
+    for (let round = 0; round < 3; round++) {
+      let settled = false
+      const markSettled = () => {
+        settled = true
+      }
+      const failed = store.put(newBlobKey(), failingBody(large))
+      failed.then(markSettled, markSettled)
+      // Other clients keep starting uploads, so one of them opens its file while the failed
+      // put is cleaning up, and gets the descriptor number that put has just given back.
+      const others: Promise<void>[] = []
+      while (!settled) {
+        others.push(upload())
+        await sleep(5)
+      }
+      await expect(failed).rejects.toThrow('client went away')
+      await Promise.all(others)
+    }
+    expect(failures).toEqual([])
   })
 
   it('reports each temporary file with the time of its last write, and removes the one asked', async () => {

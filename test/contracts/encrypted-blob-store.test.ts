@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import { BlobIntegrityError } from '../../src/storage/blob-integrity-error.js'
 import { newBlobKey } from '../../src/storage/blob-key.js'
@@ -9,6 +10,7 @@ import { EncryptedBlobStore, rewrapEnvelope } from '../../src/storage/encrypted-
 import { parseKeyRing } from '../../src/storage/key-ring.js'
 import { MemoryBlobStore } from '../../src/storage/memory-blob-store.js'
 import { BlobNotFoundError } from '../../src/storage/storage-errors.js'
+import { withFaults } from '../helpers/stores.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -176,6 +178,49 @@ describe('EncryptedBlobStore', () => {
 
     expect(receivedMidway).toBeGreaterThan(MiB)
     expect(received).toBe(encryptedSize(4 * MiB))
+  })
+
+  it('digests only the plaintext: the inner store is told not to hash the ciphertext', async () => {
+    const inner = new MemoryBlobStore()
+    const innerResults: object[] = []
+    const recording = withOverrides(inner, {
+      put: async (key, body, options) => {
+        const result = await inner.put(key, body, options)
+        innerResults.push(result)
+        return result
+      },
+    })
+    const store = new EncryptedBlobStore({ inner: recording, keyRing: parseKeyRing(KEY_A) })
+    const bytes = randomBytes(MiB + 3)
+
+    const { result } = await put(store, bytes)
+
+    expect(result.sha256).toBe(sha256(bytes))
+    expect(innerResults).toEqual([{ size: encryptedSize(bytes.length) }])
+  })
+
+  it('rejects, and nothing else fails, when the inner store fails after a small body is sealed', async () => {
+    const inner = withFaults(new MemoryBlobStore(), {
+      put: async () => {
+        await sleep(50)
+        throw new Error('store down')
+      },
+    })
+    const store = new EncryptedBlobStore({ inner, keyRing: parseKeyRing(KEY_A) })
+    const uncaught: unknown[] = []
+    const record = (error: unknown) => uncaught.push(error)
+    process.on('uncaughtException', record)
+    try {
+      // Sealed whole long before the store fails: nothing reads the sealer any more.
+      await expect(store.put(newBlobKey(), Readable.from([randomBytes(10)]))).rejects.toThrow(
+        'store down',
+      )
+      // Stream errors are emitted a tick after the stream is destroyed.
+      await sleep(10)
+    } finally {
+      process.off('uncaughtException', record)
+    }
+    expect(uncaught).toEqual([])
   })
 
   it('stores no recognisable plaintext', async () => {
