@@ -1,10 +1,21 @@
 /**
- * Latency of FilesRepository.search on a million-row PostgreSQL table, with the indexes from
- * migrations/ and, for comparison in the same run, with index scans disabled.
+ * Latency of FilesRepository.search on a million-row PostgreSQL table whose heaviest user
+ * owns 200,000 files, in two parts:
  *
- *   npx tsx bench/search.ts                      # the schema as migrated
- *   BENCH_EXTRA_DDL=1 npx tsx bench/search.ts    # then again with EXTRA_DDL applied
- *   BENCH_FILES=100000 npx tsx bench/search.ts   # a quick smaller run
+ * 1. sequential: each query shape alone, with the indexes from migrations/ and, for
+ *    comparison in the same run, with index scans disabled; EXPLAIN for the slow ones.
+ * 2. concurrent: the realistic mix (shapes a–g and the deep pages f1–f3, each query with its
+ *    own parameters) as 10 closed-loop streams through one pool, as the service's requests
+ *    share it, alternated with one stream in BENCH_SEARCH_ROUNDS rounds (3) of
+ *    BENCH_SEARCH_QUERIES queries (1200): p50/p95/p99, and the CPU per query of this process
+ *    (query building, row parsing) and of the PostgreSQL backends (from /proc, when the
+ *    server runs on this host). Target: p95 ≤ 20 ms at 10 concurrent.
+ *
+ *   npx tsx bench/search.ts                                # both parts
+ *   BENCH_SEARCH_MODE=concurrent npx tsx bench/search.ts   # part 2 only (sequential: 1 only)
+ *   BENCH_SEARCH_POOL=4 npx tsx bench/search.ts            # pool size (default: the service's)
+ *   BENCH_EXTRA_DDL=1 npx tsx bench/search.ts              # then part 1 with EXTRA_DDL applied
+ *   BENCH_FILES=100000 npx tsx bench/search.ts             # a quick smaller run
  *
  * Needs the PostgreSQL server the tests use (TEST_PG_URL, default 127.0.0.1:5432). The
  * database it creates is dropped on exit.
@@ -13,14 +24,23 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Kysely, sql } from 'kysely'
-import { parseTypeFilter, type SortKey, type SortOrder } from '../src/files/file-search.js'
-import { type FileRecord, FilesRepository, type Page } from '../src/files/files-repository.js'
+import { FilesRepository } from '../src/files/files-repository.js'
 import { type Database, openDatabase } from '../src/infra/db.js'
 import { createLogger } from '../src/infra/logger.js'
 import { migrate } from '../src/infra/migrator.js'
 import type { DB } from '../src/schema.js'
 import { createTestDatabase, type TestDatabase } from '../test/helpers/databases.js'
 import { explainSearch } from './lib/explain.js'
+import { envInt } from './lib/processes.js'
+import {
+  buildShapes,
+  DAY_MS,
+  deepShapes,
+  type Run,
+  type Shape,
+  SPAN_DAYS,
+} from './lib/search-shapes.js'
+import { alternateStreams, printStreams } from './lib/search-streams.js'
 import { RARE_WORD, seed } from './lib/seed.js'
 import { formatMs, renderTable, type Summary, summarize, timed } from './lib/stats.js'
 
@@ -28,63 +48,33 @@ const FILES = Number(process.env.BENCH_FILES ?? 1_000_000)
 const USERS = 10_000
 /** Every 5th row: the heavy user owns 20% of the table (200,000 of 1,000,000 files). */
 const HEAVY_EVERY = 5
-const SPAN_DAYS = 730
-const DAY_MS = 86_400_000
+const MODE = process.env.BENCH_SEARCH_MODE ?? 'all'
 
-const PAGE_SIZE = 50
 const WARMUPS = 5
 const ITERATIONS = 200
 const BASELINE_WARMUPS = 1
 const BASELINE_ITERATIONS = 20
-const DEEP_PAGES = 200
-const DEEP_FROM = 100
+
+const CONCURRENCY = 10
+const STREAM_ROUNDS = envInt('BENCH_SEARCH_ROUNDS', 3)
+const STREAM_QUERIES = envInt('BENCH_SEARCH_QUERIES', 1200)
+/** pg's pool size for part 2; unset, the service's default. */
+const POOL_SIZE = process.env.BENCH_SEARCH_POOL ? envInt('BENCH_SEARCH_POOL', 10) : undefined
 
 const TARGET_P95_MS = 20
 const TARGET_SPEEDUP = 50
 
 /**
- * The index experiment BENCH_EXTRA_DDL=1 applies after the first round, to measure the same
- * shapes on the same data again: one GIN that holds the owner next to the name trigrams,
- * replacing the name-only one (every name search is scoped to one owner). Everything here
- * must also run on PGlite, which ships pg_trgm and btree_gin as contrib extensions.
+ * The index experiment BENCH_EXTRA_DDL=1 applies after part 1, to measure the same shapes on
+ * the same data again: the size order's index covering the filtered columns too, as
+ * migrations/0015 made the newest-first and name orders' (a name search sorted by size is
+ * not among the shapes yet). Everything here must also run on PGlite.
  */
 const EXTRA_DDL: readonly string[] = [
-  'create extension if not exists btree_gin',
-  `create index files_owner_name_trgm_idx on files
-     using gin (owner_id, name gin_trgm_ops) where status = 'available'`,
-  'drop index files_name_trgm_idx',
+  `create index files_owner_size_cover_idx on files (owner_id, size, id)
+     include (name, content_type, created_at, expires_at) where status = 'available'`,
+  'drop index files_owner_size_idx',
 ]
-
-const COMMON_WORDS = [
-  'invoice',
-  'report',
-  'photo',
-  'contract',
-  'budget',
-  'receipt',
-  'vacation',
-  'project',
-  'notes',
-  'tax',
-]
-const RARE_QUERIES = [RARE_WORD, 'Zanzibar', 'zanzi', 'anzib']
-/** Misspellings: nothing matches, the worst case for a plan that filters rows one by one. */
-const TYPO_QUERIES = ['invioce', 'reciept', 'contarct', 'vacaton']
-const EXACT_TYPES = ['image/jpeg', 'application/pdf', 'video/mp4', 'text/plain', 'application/zip']
-
-type Cursor = NonNullable<Page['after']>
-type Run = (repo: FilesRepository, i: number) => Promise<FileRecord[]>
-
-interface Shape {
-  key: string
-  label: string
-  /** The i-th variant of the query; the same i always sends the same parameters. */
-  run: Run
-  /** Held to TARGET_SPEEDUP over the index-less baseline. */
-  speedupTarget: boolean
-  /** Not among the shapes the targets were set for; reported apart. */
-  stress: boolean
-}
 
 interface Measured {
   shape: Shape
@@ -95,129 +85,6 @@ interface Measured {
 }
 
 const logger = createLogger('silent')
-
-function page(sort: SortKey = 'created_at', order: SortOrder = 'desc', after?: Cursor): Page {
-  // One row more than the page, as FilesService.list asks, to learn whether a next page exists.
-  return { sort, order, limit: PAGE_SIZE + 1, after }
-}
-
-/** The cursor FilesService hands out for the last row of a page, as it decodes it again. */
-function cursorFor(row: FileRecord, sort: SortKey): Cursor {
-  const value = sort === 'created_at' ? row.created_at : sort === 'name' ? row.name : row.size
-  return { value, id: row.id }
-}
-
-function pick<T>(values: readonly T[], i: number): T {
-  return values[i % values.length]!
-}
-
-function buildShapes(ownerId: string, start: Date): Shape[] {
-  const end = new Date(start.getTime() + SPAN_DAYS * DAY_MS)
-  // A one-month window somewhere in the two years, a different one on each run.
-  const window = (i: number) => {
-    const from = new Date(start.getTime() + (15 + ((i * 37) % (SPAN_DAYS - 45))) * DAY_MS)
-    return { uploadedAfter: from, uploadedBefore: new Date(from.getTime() + 30 * DAY_MS) }
-  }
-  const shape = (key: string, label: string, run: Run, speedupTarget = false): Shape => ({
-    key,
-    label,
-    run,
-    speedupTarget,
-    stress: false,
-  })
-  const stress = (key: string, label: string, run: Run): Shape => ({
-    ...shape(key, label, run),
-    stress: true,
-  })
-  return [
-    shape(
-      'a',
-      'name substring, common word (q)',
-      (repo, i) => repo.search(ownerId, { q: pick(COMMON_WORDS, i) }, page()),
-      true,
-    ),
-    shape(
-      'a2',
-      'name substring, rare word',
-      (repo, i) => repo.search(ownerId, { q: pick(RARE_QUERIES, i) }, page()),
-      true,
-    ),
-    shape(
-      'a3',
-      'name substring, no match (typo)',
-      (repo, i) => repo.search(ownerId, { q: pick(TYPO_QUERIES, i) }, page()),
-      true,
-    ),
-    shape('b', 'type = exact MIME', (repo, i) =>
-      repo.search(ownerId, { type: parseTypeFilter(pick(EXACT_TYPES, i)) }, page()),
-    ),
-    shape('c1', "type = category 'image'", (repo) =>
-      repo.search(ownerId, { type: parseTypeFilter('image') }, page()),
-    ),
-    shape('c2', "type = category 'document'", (repo) =>
-      repo.search(ownerId, { type: parseTypeFilter('document') }, page()),
-    ),
-    shape('d', 'date range (1 month)', (repo, i) => repo.search(ownerId, window(i), page())),
-    shape('e', 'q + category + 1 month + min_size 1MB', (repo, i) =>
-      repo.search(
-        ownerId,
-        {
-          q: pick(COMMON_WORDS, i),
-          type: parseTypeFilter(pick(['document', 'image'], i)),
-          ...window(i),
-          minSize: 1_000_000,
-        },
-        page(),
-      ),
-    ),
-    shape('g', 'newest first, first page', (repo) => repo.search(ownerId, {}, page())),
-    // Beyond the brief: realistic searches whose matches are few, or sit far from the head
-    // of the sort order, so a plan that filters an ordered index row by row reads far.
-    stress('s1', 'q = a year in names (2025/2024)', (repo, i) =>
-      repo.search(ownerId, { q: pick(['2025', '2024'], i) }, page()),
-    ),
-    stress('s2', 'q + category + last ~year + min_size 100MB', (repo, i) =>
-      repo.search(
-        ownerId,
-        {
-          q: pick(COMMON_WORDS, i),
-          type: parseTypeFilter(pick(['video', 'document', 'image', 'audio'], i)),
-          uploadedAfter: new Date(end.getTime() - (300 + (i % 60)) * DAY_MS),
-          minSize: 100_000_000,
-        },
-        page(),
-      ),
-    ),
-    stress('s3', 'q, sorted by name asc', (repo, i) =>
-      repo.search(ownerId, { q: pick(COMMON_WORDS, i) }, page('name', 'asc')),
-    ),
-  ]
-}
-
-/** Follows the keyset cursor DEEP_PAGES deep, timing the pages from DEEP_FROM on. */
-async function walkDeep(
-  repo: FilesRepository,
-  ownerId: string,
-  sort: SortKey,
-  order: SortOrder,
-): Promise<{ samples: number[]; cursors: Cursor[] }> {
-  const samples: number[] = []
-  const cursors: Cursor[] = []
-  let after: Cursor | undefined
-  for (let depth = 0; depth < DEEP_PAGES; depth++) {
-    const { ms, value: rows } = await timed(() =>
-      repo.search(ownerId, {}, page(sort, order, after)),
-    )
-    if (depth >= DEEP_FROM) {
-      samples.push(ms)
-      cursors.push(after!)
-    }
-    const last = rows[PAGE_SIZE - 1]
-    if (!last) throw new Error(`page ${depth} sorted by ${sort} came back short`)
-    after = cursorFor(last, sort)
-  }
-  return { samples, cursors }
-}
 
 async function sample(
   repo: FilesRepository,
@@ -236,29 +103,13 @@ function summarizeRun(shape: Shape, samples: number[]): Measured {
   return { shape, samples, indexed: summarize(samples), worst }
 }
 
-async function measureIndexed(db: Kysely<DB>, shapes: Shape[], ownerId: string) {
+async function measureIndexed(db: Kysely<DB>, shapes: Shape[]) {
   const repo = new FilesRepository(db)
   const results: Measured[] = []
-  const sampled = async (shape: Shape) =>
-    summarizeRun(shape, await sample(repo, shape.run, WARMUPS, ITERATIONS))
-  for (const shape of shapes.filter((s) => !s.stress)) results.push(await sampled(shape))
-  const deep: [string, SortKey, SortOrder][] = [
-    ['f1', 'created_at', 'desc'],
-    ['f2', 'name', 'asc'],
-    ['f3', 'size', 'desc'],
-  ]
-  for (const [key, sort, order] of deep) {
-    const walked = await walkDeep(repo, ownerId, sort, order)
-    const shape: Shape = {
-      key,
-      label: `page ${DEEP_FROM}-${DEEP_PAGES - 1}, ${sort} ${order}`,
-      run: (r, i) => r.search(ownerId, {}, page(sort, order, pick(walked.cursors, i))),
-      speedupTarget: false,
-      stress: false,
-    }
-    results.push(summarizeRun(shape, walked.samples))
+  // The stress shapes last, so they are reported apart.
+  for (const shape of [...shapes.filter((s) => !s.stress), ...shapes.filter((s) => s.stress)]) {
+    results.push(summarizeRun(shape, await sample(repo, shape.run, WARMUPS, ITERATIONS)))
   }
-  for (const shape of shapes.filter((s) => s.stress)) results.push(await sampled(shape))
   return results
 }
 
@@ -365,30 +216,10 @@ async function describeData(db: Kysely<DB>, ownerId: string) {
   }
 }
 
-async function main(database: Database<DB>, testDb: TestDatabase) {
-  const { db } = database
-  const version = await sql<{ v: string }>`select current_setting('server_version') as v`.execute(
-    db,
-  )
-  console.log(`PostgreSQL ${version.rows[0]?.v}, database ${new URL(testDb.url).pathname.slice(1)}`)
-  await migrate(db, logger)
-
-  const start = new Date(Date.now() - SPAN_DAYS * DAY_MS)
-  console.log(
-    `Seeding ${FILES.toLocaleString('en')} files over ${USERS.toLocaleString('en')} users…`,
-  )
-  const seeded = await timed(() =>
-    seed(db, { users: USERS, files: FILES, heavyEvery: HEAVY_EVERY, start, spanDays: SPAN_DAYS }),
-  )
-  const { heavyOwnerId, heavyFiles } = seeded.value
-  console.log(
-    `Seeded and analyzed in ${(seeded.ms / 1000).toFixed(1)} s; heavy user ${heavyOwnerId} owns ${heavyFiles.toLocaleString('en')} files`,
-  )
-  await describeData(db, heavyOwnerId)
-
-  const shapes = buildShapes(heavyOwnerId, start)
+/** Part 1: each shape alone, against the same shape with index scans disabled. */
+async function sequential(db: Kysely<DB>, shapes: Shape[], heavyFiles: number) {
   console.log(`\nIndexed: ${WARMUPS} warm-ups + ${ITERATIONS} runs per shape…`)
-  const indexedRun = await timed(() => measureIndexed(db, shapes, heavyOwnerId))
+  const indexedRun = await timed(() => measureIndexed(db, shapes))
   const results = indexedRun.value
   console.log(`  done in ${(indexedRun.ms / 1000).toFixed(1)} s`)
 
@@ -410,7 +241,7 @@ async function main(database: Database<DB>, testDb: TestDatabase) {
     console.log(`  ${statement.replace(/\s+/g, ' ')};  -- ${(ms / 1000).toFixed(1)} s`)
   }
   await sql`analyze files`.execute(db)
-  const after = await measureIndexed(db, shapes, heavyOwnerId)
+  const after = await measureIndexed(db, shapes)
   const rows = results.map((before, index) => {
     const now = after[index]!
     return [
@@ -458,9 +289,69 @@ async function main(database: Database<DB>, testDb: TestDatabase) {
   )
 }
 
+/** Part 2: the mix as CONCURRENCY streams and as one, alternated round by round. */
+async function concurrent(db: Kysely<DB>, mix: Shape[], heavyFiles: number) {
+  console.log(
+    `\nConcurrent: ${STREAM_ROUNDS} rounds of ${STREAM_QUERIES} queries, one stream then ` +
+      `${CONCURRENCY}, pool of ${POOL_SIZE ?? 'the default'} connections…`,
+  )
+  const runs = await alternateStreams(db, mix, {
+    levels: [1, CONCURRENCY],
+    rounds: STREAM_ROUNDS,
+    queries: STREAM_QUERIES,
+  })
+  const levels = printStreams(runs, mix, `heavy user, ${heavyFiles.toLocaleString('en')} files`)
+  const alone = levels.get(1)!
+  const together = levels.get(CONCURRENCY)!
+  console.log(
+    `\nTarget: p95 <= ${TARGET_P95_MS} ms at ${CONCURRENCY} concurrent queries (median of the ` +
+      `rounds' p95s)\n  ${passFail(together.medianP95 <= TARGET_P95_MS)}  ` +
+      `${formatMs(together.medianP95)} ms, over all rounds ${formatMs(together.pooled.p95)} ms ` +
+      `(one at a time: ${formatMs(alone.medianP95)} ms, ${formatMs(alone.pooled.p95)} ms)`,
+  )
+}
+
+async function main(database: Database<DB>, testDb: TestDatabase) {
+  const { db } = database
+  const version = await sql<{ v: string }>`select current_setting('server_version') as v`.execute(
+    db,
+  )
+  console.log(`PostgreSQL ${version.rows[0]?.v}, database ${new URL(testDb.url).pathname.slice(1)}`)
+  await migrate(db, logger)
+
+  const start = new Date(Date.now() - SPAN_DAYS * DAY_MS)
+  console.log(
+    `Seeding ${FILES.toLocaleString('en')} files over ${USERS.toLocaleString('en')} users…`,
+  )
+  const seeded = await timed(() =>
+    seed(db, { users: USERS, files: FILES, heavyEvery: HEAVY_EVERY, start, spanDays: SPAN_DAYS }),
+  )
+  const { heavyOwnerId, heavyFiles } = seeded.value
+  console.log(
+    `Seeded, vacuumed and analyzed in ${(seeded.ms / 1000).toFixed(1)} s; heavy user ${heavyOwnerId} owns ${heavyFiles.toLocaleString('en')} files`,
+  )
+  await describeData(db, heavyOwnerId)
+
+  const shapes = [
+    ...buildShapes(heavyOwnerId, start),
+    ...(await deepShapes(new FilesRepository(db), heavyOwnerId)),
+  ]
+  if (!['all', 'concurrent', 'sequential'].includes(MODE)) {
+    throw new Error(`BENCH_SEARCH_MODE must be all, concurrent or sequential (got ${MODE})`)
+  }
+  if (MODE !== 'concurrent') await sequential(db, shapes, heavyFiles)
+  if (MODE !== 'sequential') {
+    await concurrent(
+      db,
+      shapes.filter((s) => !s.stress),
+      heavyFiles,
+    )
+  }
+}
+
 const testDb = await createTestDatabase()
 const dataDir = await mkdtemp(join(tmpdir(), 'satchel-bench-'))
-const database = await openDatabase<DB>({ url: testDb.url, dataDir, logger })
+const database = await openDatabase<DB>({ url: testDb.url, dataDir, logger, poolSize: POOL_SIZE })
 let cleaned: Promise<void> | undefined
 // Idempotent, so Ctrl-C during the run and the normal exit path can both call it.
 const cleanup = () => {

@@ -8,8 +8,9 @@ import { MAX_PART_HEADER_LINES } from './http/multipart-guard.js'
 import { registerOpenApi } from './http/openapi.js'
 import { registerAuthenticate } from './http/plugins/authenticate.js'
 import { registerRateLimit } from './http/plugins/rate-limit.js'
-import { registerRequestId, requestIdFrom } from './http/plugins/request-id.js'
-import { registerSecurityHeaders } from './http/plugins/security-headers.js'
+import { registerRequestGate } from './http/plugins/request-gate.js'
+import { requestIdFrom } from './http/plugins/request-id.js'
+import { requestLogger } from './http/plugins/request-logger.js'
 import { registerTusProtocol } from './http/plugins/tus-protocol.js'
 import { createSocketTicket } from './http/routes/events/create-socket-ticket.js'
 import {
@@ -60,6 +61,7 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     genReqId: requestIdFrom,
+    childLoggerFactory: requestLogger,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     // Only named proxies may set the client address: rate limits key on it.
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
@@ -77,22 +79,21 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
     { parseAs: 'string', bodyLimit: 8192 },
     (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
   )
-  registerRequestId(app)
-  registerSecurityHeaders(app)
-  await registerRateLimit(app, {
+  const generalLimit = await registerRateLimit(app, {
     perMinute: config.rateLimitPerMinute,
     counter: services.counter,
     accessTokens: services.accessTokens,
     onRefused: () => services.metrics.rateLimited.inc(),
   })
-  app.addHook('onResponse', async (req, reply) => {
-    const labels = {
-      method: req.method,
-      route: req.routeOptions.url ?? 'unmatched',
-      status: reply.statusCode,
-    }
-    services.metrics.requests.inc(labels)
-    services.metrics.requestDuration.observe(labels, reply.elapsedTime / 1000)
+  registerRequestGate(app, generalLimit)
+  app.addHook('onResponse', (req, reply, done) => {
+    services.metrics.observeRequest(
+      req.method,
+      req.routeOptions.url,
+      reply.statusCode,
+      reply.elapsedTime,
+    )
+    done()
   })
   registerErrorHandling(app)
   registerAuthenticate(app, services.accessTokens, services.sessionGuard)

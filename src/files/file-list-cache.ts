@@ -97,9 +97,10 @@ export class FileListCache {
 const versionKey = (ownerId: string) => `files-list-version:${ownerId}`
 
 function firstExpiry(page: FilePage): number {
-  let first = Number.POSITIVE_INFINITY
-  for (const file of page.items) {
-    if (file.expires_at) first = Math.min(first, file.expires_at.getTime())
+  // The times are ISO text of one format, so the earliest is the least string.
+  let first: string | undefined
+  for (const { expires_at } of page.items) {
+    if (expires_at !== null && (first === undefined || expires_at < first)) first = expires_at
   }
-  return first
+  return first === undefined ? Number.POSITIVE_INFINITY : Date.parse(first)
 }

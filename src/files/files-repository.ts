@@ -1,12 +1,7 @@
-import type { ExpressionBuilder, Kysely, Selectable } from 'kysely'
+import { type ExpressionBuilder, type Kysely, type Selectable, sql } from 'kysely'
+import { QueryShapes } from '../infra/query-shapes.js'
 import type { DB, FilesTable } from '../schema.js'
-import {
-  type FileFilters,
-  likeLiteral,
-  type SortKey,
-  type SortOrder,
-  type TypeFilter,
-} from './file-search.js'
+import { type FileFilters, likeLiteral, type SortKey, type SortOrder } from './file-search.js'
 import { releaseUsage } from './quota-repository.js'
 
 /** A file as readers see it; the lease and the quota reservation are the workers' business. */
@@ -28,6 +23,49 @@ const FILE_COLUMNS = [
   'expires_at',
   'envelope',
 ] as const satisfies readonly (keyof FileRecord)[]
+
+/**
+ * A file as lists show it, its timestamps already the API's text (ISO 8601 in UTC, with
+ * milliseconds and `Z`): the database formats them, as parsing each into a Date to format it
+ * back cost more CPU than the rest of a page together.
+ */
+export interface ListedFile {
+  id: string
+  name: string
+  size: number
+  content_type: string
+  sha256: string | null
+  created_at: string
+  updated_at: string
+  expires_at: string | null
+}
+
+const PAGE_COLUMNS = [
+  'id',
+  'name',
+  'size',
+  'content_type',
+  'sha256',
+  'created_at',
+  'updated_at',
+  'expires_at',
+] as const
+
+// ISO 8601 in UTC with milliseconds, cut rather than rounded as a Date parsed from it would be.
+const isoText = (column: 'created_at' | 'updated_at' | 'expires_at') =>
+  sql`to_char(${sql.ref(`page.${column}`)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
+
+/** A page's rows as ListedFile, read from the derived table `page`. */
+const LISTED_COLUMNS = [
+  'page.id',
+  'page.name',
+  'page.size',
+  'page.content_type',
+  'page.sha256',
+  isoText('created_at').$castTo<string>().as('created_at'),
+  isoText('updated_at').$castTo<string>().as('updated_at'),
+  isoText('expires_at').$castTo<string | null>().as('expires_at'),
+] as const
 
 export interface NewFile {
   id: string
@@ -62,25 +100,53 @@ export interface Page {
   after?: { value: string | number | Date; id: string }
 }
 
-/** Available and not expired: the only rows a reader may ever see. */
-const isVisible = (eb: ExpressionBuilder<DB, 'files'>) =>
+/** Available and not expired at `now`: the only rows a reader may ever see. */
+const visibleAt = (now: Date) => (eb: ExpressionBuilder<DB, 'files'>) =>
   eb.and([
     eb('status', '=', 'available'),
-    eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', new Date())]),
+    eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]),
   ])
 
-function typeCondition(eb: ExpressionBuilder<DB, 'files'>, type: TypeFilter) {
-  if ('exact' in type) return eb('content_type', '=', type.exact)
-  const matches = type.prefixes.map((prefix) =>
-    eb('content_type', 'like', `${likeLiteral(prefix)}%`),
-  )
-  if (type.exacts.length > 0) matches.push(eb('content_type', 'in', type.exacts))
+const isVisible = (eb: ExpressionBuilder<DB, 'files'>) => visibleAt(new Date())(eb)
+
+/** The values of a search page's query; its choices fix the rest (see QueryShapes). */
+type MatchValues = {
+  ownerId: string
+  now: Date
+  typeExact: string | undefined
+  /** LIKE patterns, one per type prefix. */
+  typePatterns: string[] | undefined
+  typeExacts: string[] | undefined
+  uploadedAfter: Date | undefined
+  uploadedBefore: Date | undefined
+  minSize: number | undefined
+  maxSize: number | undefined
+  /** An ILIKE pattern for the name. */
+  namePattern: string | undefined
+  afterValue: string | number | Date | undefined
+  afterId: string | undefined
+  limit: number
+}
+
+type MatchChoices = { sort: SortKey; order: SortOrder; negateType: boolean }
+
+const prefixPattern = (prefix: string) => `${likeLiteral(prefix)}%`
+
+function typeCondition(eb: ExpressionBuilder<DB, 'files'>, v: MatchValues, negate: boolean) {
+  if (v.typeExact !== undefined) return eb('content_type', '=', v.typeExact)
+  const matches = (v.typePatterns ?? []).map((pattern) => eb('content_type', 'like', pattern))
+  if (v.typeExacts !== undefined && v.typeExacts.length > 0)
+    matches.push(eb('content_type', 'in', v.typeExacts))
   const any = eb.or(matches)
-  return type.negate ? eb.not(any) : any
+  return negate ? eb.not(any) : any
 }
 
 export class FilesRepository {
-  constructor(private readonly db: Kysely<DB>) {}
+  private readonly pages: QueryShapes<MatchValues, MatchChoices, ListedFile>
+
+  constructor(private readonly db: Kysely<DB>) {
+    this.pages = new QueryShapes(db, (values, choices) => this.searchPage(values, choices))
+  }
 
   async insertPending(file: NewFile): Promise<void> {
     const now = new Date()
@@ -171,24 +237,72 @@ export class FilesRepository {
   }
 
   /** One page of a user's visible files matching every given filter, in keyset order. */
-  search(ownerId: string, filters: FileFilters, page: Page): Promise<FileRecord[]> {
-    const { q, type, uploadedAfter, uploadedBefore, minSize, maxSize } = filters
-    let query = this.visible().where('owner_id', '=', ownerId).select(FILE_COLUMNS)
-    if (q) query = query.where('name', 'ilike', `%${likeLiteral(q)}%`)
-    if (type) query = query.where((eb) => typeCondition(eb, type))
-    if (uploadedAfter) query = query.where('created_at', '>=', uploadedAfter)
-    if (uploadedBefore) query = query.where('created_at', '<', uploadedBefore)
-    if (minSize !== undefined) query = query.where('size', '>=', minSize)
-    if (maxSize !== undefined) query = query.where('size', '<=', maxSize)
-    const { sort, order, after } = page
-    if (after) {
+  search(ownerId: string, filters: FileFilters, page: Page): Promise<ListedFile[]> {
+    const { type } = filters
+    return this.pages.execute(
+      {
+        ownerId,
+        now: new Date(),
+        typeExact: type && 'exact' in type ? type.exact : undefined,
+        typePatterns: type && 'prefixes' in type ? type.prefixes.map(prefixPattern) : undefined,
+        typeExacts: type && 'exacts' in type ? type.exacts : undefined,
+        uploadedAfter: filters.uploadedAfter,
+        uploadedBefore: filters.uploadedBefore,
+        minSize: filters.minSize,
+        maxSize: filters.maxSize,
+        namePattern: filters.q ? `%${likeLiteral(filters.q)}%` : undefined,
+        afterValue: page.after?.value,
+        afterId: page.after?.id,
+        limit: page.limit,
+      },
+      { sort: page.sort, order: page.order, negateType: !!type && 'negate' in type && type.negate },
+    )
+  }
+
+  /** The query of a search page, built once per shape (see QueryShapes). */
+  private searchPage(v: MatchValues, c: MatchChoices) {
+    const matching = this.matching(v, c)
+    // A name substring is checked row by row along the scan. The covering indexes
+    // (migrations/0015) hold every column it and the other filters read, so selecting only
+    // ids lets that scan skip the table; the table is then read for the page's rows only.
+    const rows =
+      v.namePattern === undefined
+        ? matching.select(PAGE_COLUMNS)
+        : this.db.selectFrom('files').select(PAGE_COLUMNS).where('id', 'in', matching.select('id'))
+    // Timestamps become text out here, for the page's rows only: in the select list of a
+    // query that sorts, they would be formatted for every row it sorts.
+    return this.db
+      .selectFrom(rows.as('page'))
+      .select(LISTED_COLUMNS)
+      .orderBy(`page.${c.sort}`, c.order)
+      .orderBy('page.id', c.order)
+  }
+
+  /** The visible rows of one page of matches, in keyset order, with nothing selected yet. */
+  private matching(v: MatchValues, { sort, order, negateType }: MatchChoices) {
+    let query = this.db
+      .selectFrom('files')
+      .where(visibleAt(v.now))
+      .where('owner_id', '=', v.ownerId)
+    if (v.typeExact !== undefined || v.typePatterns !== undefined)
+      query = query.where((eb) => typeCondition(eb, v, negateType))
+    if (v.uploadedAfter !== undefined) query = query.where('created_at', '>=', v.uploadedAfter)
+    if (v.uploadedBefore !== undefined) query = query.where('created_at', '<', v.uploadedBefore)
+    if (v.minSize !== undefined) query = query.where('size', '>=', v.minSize)
+    if (v.maxSize !== undefined) query = query.where('size', '<=', v.maxSize)
+    // Last: among conditions of equal estimated cost PostgreSQL keeps this order, and the
+    // case-insensitive match costs far more per row than the comparisons above.
+    if (v.namePattern !== undefined) query = query.where('name', 'ilike', v.namePattern)
+    const { afterValue, afterId } = v
+    if (afterValue !== undefined && afterId !== undefined) {
       // A row comparison, so the (owner, sort, id) index serves the page as one range scan.
       const direction = order === 'desc' ? '<' : '>'
       query = query.where((eb) =>
-        eb(eb.refTuple(sort, 'id'), direction, eb.tuple(after.value, after.id)),
+        eb(eb.refTuple(sort, 'id'), direction, eb.tuple(afterValue, afterId)),
       )
     }
-    return query.orderBy(sort, order).orderBy('id', order).limit(page.limit).execute()
+    // Qualified: an unqualified ORDER BY would name the selected text of the same name.
+    return query.orderBy(`files.${sort}`, order).orderBy('files.id', order).limit(v.limit)
   }
 
   update(

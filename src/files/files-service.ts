@@ -19,7 +19,7 @@ import {
   InvalidUploadError,
   UploadInterruptedError,
 } from './files-errors.js'
-import type { FileRecord, FilesRepository, StoredContent } from './files-repository.js'
+import type { FileRecord, FilesRepository, ListedFile, StoredContent } from './files-repository.js'
 import { QuotaMeter } from './quota-meter.js'
 import type { QuotaRepository } from './quota-repository.js'
 import type { SignedUrls } from './signed-urls.js'
@@ -61,7 +61,7 @@ export interface ListQuery {
 }
 
 export interface FilePage {
-  items: FileRecord[]
+  items: ListedFile[]
   nextCursor: string | null
 }
 
@@ -181,6 +181,11 @@ export class FilesService {
 
   contentUrl(file: Pick<FileRecord, 'id'>): string {
     return this.deps.signedUrls.contentUrl(file.id)
+  }
+
+  /** contentUrl() of each file, in order. */
+  contentUrls(files: readonly { id: string }[]): string[] {
+    return this.deps.signedUrls.contentUrls(files.map((file) => file.id))
   }
 
   /** Until this changes, contentUrl() gives each file the same URL. */
@@ -311,9 +316,8 @@ export class FilesService {
 }
 
 // A cursor names its sort, so a cursor from one ordering is refused by another.
-function encodeCursor(file: FileRecord, sort: SortKey, order: SortOrder): string {
-  const value = sort === 'created_at' ? file.created_at.toISOString() : file[sort]
-  return Buffer.from(JSON.stringify([sort, order, value, file.id])).toString('base64url')
+function encodeCursor(file: ListedFile, sort: SortKey, order: SortOrder): string {
+  return Buffer.from(JSON.stringify([sort, order, file[sort], file.id])).toString('base64url')
 }
 
 function decodeCursor(

@@ -11,6 +11,7 @@ import type {
 import { AppError } from '../errors.js'
 import { isDatabaseUnavailable } from '../infra/db.js'
 import { InsufficientStorageError } from '../storage/storage-errors.js'
+import { SECURITY_HEADERS } from './plugins/request-gate.js'
 
 interface Problem {
   type: string
@@ -73,9 +74,6 @@ const FASTIFY_ERRORS: Record<string, { code: string; detail: string }> = {
   FST_ERR_BAD_URL: { code: 'bad_url', detail: 'The path is not valid percent-encoding' },
   FST_ERR_MAX_PARAM_LENGTH: { code: 'uri_too_long', detail: 'A path segment is too long' },
 }
-
-/** What a response that skips the hooks must still carry (see security-headers.ts). */
-const BARE_HEADERS = { 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' }
 
 const NOT_HTTP = { status: 400, code: 'bad_request', detail: 'The request is not valid HTTP' }
 const PARSER_ERRORS: Record<string, typeof NOT_HTTP> = {
@@ -165,7 +163,7 @@ export function registerErrorHandling(app: FastifyInstance) {
  */
 export function answerFrameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
   return sendProblem(reply, frameworkProblem(err, err.statusCode ?? 400), {
-    ...BARE_HEADERS,
+    ...SECURITY_HEADERS,
     'x-request-id': req.id,
   })
 }
@@ -188,7 +186,7 @@ export function clientErrorHandler(logger: FastifyBaseLogger) {
         'content-type': 'application/problem+json; charset=utf-8',
         'content-length': Buffer.byteLength(body),
         'x-request-id': requestId,
-        ...BARE_HEADERS,
+        ...SECURITY_HEADERS,
         connection: 'close',
       }
       const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`)

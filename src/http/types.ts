@@ -2,6 +2,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type {
   FastifyBaseLogger,
   FastifyInstance,
+  onRequestHookHandler,
   RawReplyDefaultExpression,
   RawRequestDefaultExpression,
   RawServerDefault,
@@ -26,11 +27,14 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set by the authenticate hook; routes that use the hook can rely on it. */
     user: AuthenticatedUser
-    /** The bearer token's verification, started at most once per request (verifiedClaims()). */
-    accessClaims: Promise<AccessClaims> | null
+    /** The bearer token's claims, read at most once per request (tokenClaims()); null before. */
+    accessClaims: AccessClaims | Promise<AccessClaims> | undefined | null
   }
   interface FastifyInstance {
-    authenticate: (req: FastifyRequest) => Promise<void>
+    /** The onRequest hook of routes that need the owner's token. */
+    authenticate: onRequestHookHandler
+    /** The same check for a handler that needs it only sometimes. */
+    authenticated: (req: FastifyRequest) => Promise<void>
     /** The background worker; built with the app, started by main. */
     sweeper: Sweeper
   }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Logger } from './logger.js'
 import { WarnThrottle } from './warn-throttle.js'
@@ -16,6 +17,7 @@ if current == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {current, ttl}`
+const HIT_SHA = createHash('sha1').update(HIT).digest('hex')
 
 // Takes back one hit, but only in the window that counted it: that window's remaining time
 // can only have shrunk since the hit (ARGV[1]), while a window started after it has (for
@@ -52,13 +54,35 @@ export class FixedWindowCounter {
     const key = this.prefix + name
     if (this.redis && this.redis.status === 'ready') {
       try {
-        const [current, ttl] = (await this.redis.eval(HIT, 1, key, windowMs)) as [number, number]
+        const [current, ttl] = (await this.evalHit(this.redis, key, windowMs)) as [number, number]
         return { current, ttl }
       } catch (err) {
         this.warn(err)
       }
     }
     return this.hitLocal(key, windowMs)
+  }
+
+  /**
+   * hit(), at once when this instance counts in memory (no Redis, or Redis down); undefined
+   * when the count is Redis's to give, and only hit() can.
+   */
+  hitNow(name: string, windowMs: number): WindowCount | undefined {
+    if (this.redis?.status === 'ready') return undefined
+    return this.hitLocal(this.prefix + name, windowMs)
+  }
+
+  /**
+   * By its SHA: the script's body went with every count otherwise, a request's largest write
+   * to Redis. Redis knows the script after its first EVAL (again after a restart or a flush).
+   */
+  private async evalHit(redis: Redis, key: string, windowMs: number) {
+    try {
+      return await redis.evalsha(HIT_SHA, 1, key, windowMs)
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err
+      return redis.eval(HIT, 1, key, windowMs)
+    }
   }
 
   /** Takes back a hit this counter returned, unless its window has ended since. */

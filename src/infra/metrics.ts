@@ -48,9 +48,27 @@ export class Metrics {
     registers: [this.registry],
   })
 
+  // The label set of each method, route and status seen, built once rather than per request.
+  private readonly requestLabels = new Map<
+    string,
+    { method: string; route: string; status: number }
+  >()
+
   constructor() {
     // Includes nodejs_eventloop_lag_seconds, heap and handle counts.
     collectDefaultMetrics({ register: this.registry })
+  }
+
+  /** Counts a finished request and observes its duration (`elapsedMs`). */
+  observeRequest(method: string, route: string | undefined, status: number, elapsedMs: number) {
+    const key = `${method} ${status} ${route}`
+    let labels = this.requestLabels.get(key)
+    if (labels === undefined) {
+      labels = { method, route: route ?? 'unmatched', status }
+      this.requestLabels.set(key, labels)
+    }
+    this.requests.inc(labels)
+    this.requestDuration.observe(labels, elapsedMs / 1000)
   }
 
   /** A counter whose value is read from elsewhere when scraped (the sweeper's totals). */

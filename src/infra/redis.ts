@@ -13,6 +13,9 @@ export function createRedisClient(url: string, logger: Logger): Redis {
     commandTimeout: 250,
     connectTimeout: 2000,
     retryStrategy: (attempt) => Math.min(attempt * 100, 2000),
+    // Commands sent in one tick go out in one write and come back in one read: under load the
+    // requests in flight (each a rate-limit count and a list version) share the round trips.
+    enableAutoPipelining: true,
   })
   const warnings = new WarnThrottle(logger)
   client.on('error', (err) => {

@@ -45,13 +45,22 @@ export class AccessTokens {
   }
 
   async verify(token: string): Promise<AccessClaims> {
-    // Before the memo too, which is keyed by the text that verified.
+    const known = this.remembered(token)
+    if (known) return known
     if (!isCanonical(token)) throw new NotAuthenticatedError('The access token is invalid')
-    const known = this.verified.get(token)
-    if (known && known.expiresAt > Date.now()) return known.claims
     const { claims, expiresAt } = await this.verifySignature(token)
     this.verified.set(token, { claims, expiresAt })
     return claims
+  }
+
+  /**
+   * The claims of a token that verified here before and has not expired; undefined for any
+   * other, which only verify() can judge. The memo holds exact texts that were canonical, so
+   * a hit needs no canonical check of its own.
+   */
+  remembered(token: string): AccessClaims | undefined {
+    const known = this.verified.get(token)
+    return known && known.expiresAt > Date.now() ? known.claims : undefined
   }
 
   private async verifySignature(token: string) {

@@ -70,13 +70,14 @@ export class SessionGuard {
 
   /** Resolves if the claims' session may act; rejects with 401, or 403 for a disabled user. */
   async check(claims: AccessClaims): Promise<void> {
-    const entry = this.entries.get(claims.sessionId)
-    const verdict =
-      entry && entry.until > Date.now() && entry.userId === claims.userId
-        ? entry.verdict
-        : await this.load(claims)
+    const verdict = this.known(claims) ?? (await this.load(claims))
     if (verdict === 'disabled') throw new AccountDisabledError()
     if (verdict === 'revoked') throw new NotAuthenticatedError('The session has been revoked')
+  }
+
+  /** True when this process already knows the session may act; otherwise ask check(). */
+  passes(claims: AccessClaims): boolean {
+    return this.known(claims) === 'valid'
   }
 
   /**
@@ -99,6 +100,13 @@ export class SessionGuard {
     for (const [sessionId, entry] of this.entries) {
       if (entry.userId === userId) this.entries.delete(sessionId)
     }
+  }
+
+  private known(claims: AccessClaims): Verdict | undefined {
+    const entry = this.entries.get(claims.sessionId)
+    return entry && entry.until > Date.now() && entry.userId === claims.userId
+      ? entry.verdict
+      : undefined
   }
 
   private load({ userId, sessionId }: AccessClaims): Promise<Verdict> {

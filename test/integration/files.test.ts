@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, createHmac } from 'node:crypto'
 import { Transform } from 'node:stream'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { signUp, type TestUser } from '../helpers/accounts.js'
@@ -214,6 +214,47 @@ describe.each(['local', 's3'] as const)('files on the %s driver', (driver) => {
           .status,
       ).toBe(403)
       expect((await get(`/files/${file.id}/content`, undefined)).status).toBe(401)
+    })
+
+    it('on a listed page each download their own file, and a signature moved to another is refused', async () => {
+      const user = await signUp(t.app)
+      const contents = ['first', 'second', 'third'].map((text) => Buffer.from(text))
+      for (const [i, data] of contents.entries()) await uploadOne(user, `page-${i}.txt`, data)
+      const { items } = (await get('/files?sort=name&order=asc', user)).json<{
+        items: { url: string }[]
+      }>()
+      expect(items).toHaveLength(3)
+      for (const [i, item] of items.entries()) {
+        const url = new URL(item.url)
+        const res = await get(`${url.pathname}${url.search}`, undefined)
+        expect(res.status).toBe(200)
+        expect(res.body).toEqual(contents[i])
+      }
+      const [first, second] = items.map((item) => new URL(item.url))
+      const moved = `${first!.pathname}?expires=${second!.searchParams.get('expires')}&signature=${second!.searchParams.get('signature')}`
+      expect((await get(moved, undefined)).status).toBe(403)
+    })
+
+    it('signed with an HMAC, as before tags, still download until they expire', async () => {
+      const file = await uploadOne(alice, 'legacy.txt', Buffer.from('legacy link'))
+      const key = createHmac('sha256', t.config.jwtSecret!)
+        .update('satchel:signed-download-url')
+        .digest()
+      const sign = (expires: number) =>
+        createHmac('sha256', key).update(`${file.id}\n${expires}`).digest('base64url')
+      const expires = Math.floor(Date.now() / 1000) + 600
+      const ok = await get(
+        `/files/${file.id}/content?expires=${expires}&signature=${sign(expires)}`,
+        undefined,
+      )
+      expect(ok.status).toBe(200)
+      expect(ok.body.toString()).toBe('legacy link')
+      const past = Math.floor(Date.now() / 1000) - 1
+      const expired = await get(
+        `/files/${file.id}/content?expires=${past}&signature=${sign(past)}`,
+        undefined,
+      )
+      expect(expired.json().code).toBe('signed_url_expired')
     })
 
     it('stay the same for a while and live 90–100% of their TTL', async () => {

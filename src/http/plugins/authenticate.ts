@@ -1,27 +1,33 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import { NotAuthenticatedError } from '../../errors.js'
 import type { AccessClaims, AccessTokens } from '../../users/access-tokens.js'
 import type { SessionGuard } from '../../users/session-guard.js'
 
 /**
- * The request's bearer token, verified at most once per request (the rate limiter reads it
- * before the route authenticates); rejects if absent or bad. The promise lives on the
- * request itself, so it goes with the request.
+ * The claims of the request's bearer token, verified at most once per request (the rate
+ * limiter reads them before the route authenticates): at once for a token this process has
+ * verified before, a promise for any other, undefined without a token. They live on the
+ * request itself, so they go with the request.
  */
-export function verifiedClaims(
+export function tokenClaims(
   req: FastifyRequest,
   accessTokens: AccessTokens,
-): Promise<AccessClaims> {
-  if (!req.accessClaims) {
+): AccessClaims | Promise<AccessClaims> | undefined {
+  if (req.accessClaims === null) {
     const token = bearerToken(req)
-    req.accessClaims = token
-      ? accessTokens.verify(token)
-      : Promise.reject(new NotAuthenticatedError())
+    req.accessClaims =
+      token === undefined
+        ? undefined
+        : (accessTokens.remembered(token) ?? accessTokens.verify(token))
   }
   return req.accessClaims
 }
 
-/** Adds `app.authenticate`, the onRequest hook that every owner-only route uses. */
+/**
+ * Adds `app.authenticate`, the onRequest hook that every owner-only route uses. A callback
+ * hook that calls back at once when the token and the session's verdict are already known
+ * here, as they are for every request of an active client after its first.
+ */
 export function registerAuthenticate(
   app: FastifyInstance,
   accessTokens: AccessTokens,
@@ -29,12 +35,32 @@ export function registerAuthenticate(
 ) {
   app.decorateRequest('user', null as never)
   app.decorateRequest('accessClaims', null)
-  app.decorate('authenticate', async (req: FastifyRequest) => {
-    const claims = await verifiedClaims(req, accessTokens)
-    // After the signature: a revoked session or a disabled or deleted user is refused.
-    await sessionGuard.check(claims)
-    req.user = { id: claims.userId, sessionId: claims.sessionId }
-  })
+  // After the signature: a revoked session or a disabled or deleted user is refused.
+  const admit = (req: FastifyRequest, claims: AccessClaims, done: HookHandlerDoneFunction) => {
+    if (sessionGuard.passes(claims)) {
+      req.user = { id: claims.userId, sessionId: claims.sessionId }
+      done()
+      return
+    }
+    sessionGuard.check(claims).then(() => {
+      req.user = { id: claims.userId, sessionId: claims.sessionId }
+      done()
+    }, done)
+  }
+  const authenticate = (req: FastifyRequest, _reply: unknown, done: HookHandlerDoneFunction) => {
+    const claims = tokenClaims(req, accessTokens)
+    if (claims === undefined) done(new NotAuthenticatedError())
+    else if (claims instanceof Promise) claims.then((known) => admit(req, known, done), done)
+    else admit(req, claims, done)
+  }
+  app.decorate('authenticate', authenticate)
+  app.decorate(
+    'authenticated',
+    (req: FastifyRequest) =>
+      new Promise<void>((resolve, reject) =>
+        authenticate(req, undefined, (err) => (err ? reject(err) : resolve())),
+      ),
+  )
 }
 
 export function bearerToken(req: FastifyRequest): string | undefined {

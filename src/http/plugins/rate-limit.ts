@@ -1,11 +1,15 @@
 import rateLimit from '@fastify/rate-limit'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { RateLimitedError } from '../../errors.js'
-import type { FixedWindowCounter } from '../../infra/fixed-window.js'
-import type { AccessTokens } from '../../users/access-tokens.js'
-import { verifiedClaims } from './authenticate.js'
+import type { FixedWindowCounter, WindowCount } from '../../infra/fixed-window.js'
+import type { AccessClaims, AccessTokens } from '../../users/access-tokens.js'
+import { tokenClaims } from './authenticate.js'
 
 type Callback = (err: Error | null, result?: { current: number; ttl: number }) => void
+
+const WINDOW_MS = 60_000
+// The plugin's key names for its general limiter, kept so counts survive the switch.
+const GENERAL_PREFIX = 'rate:all:'
 
 /** Adapts our shared counter to @fastify/rate-limit's store interface. */
 function storeClass(counter: FixedWindowCounter) {
@@ -28,23 +32,19 @@ function storeClass(counter: FixedWindowCounter) {
   }
 }
 
+export interface RateLimitOptions {
+  perMinute: number
+  counter: FixedWindowCounter
+  accessTokens: AccessTokens
+  onRefused: () => void
+}
+
 /**
- * The general budget: `perMinute` requests per user (per IP when anonymous), shared by all
- * instances. The plugin would add its check after a route's own onRequest hooks, where
- * authentication may already have refused the request uncounted; so the general limit runs
- * in an app-level hook of ours, which Fastify runs first. It reads the token itself.
- * Routes opt out with `config: { rateLimit: false }`, or set their own with strictLimit().
+ * The stricter per-route limits (strictLimit()) go through @fastify/rate-limit. Every other
+ * route spends the general budget of the returned GeneralLimit, which the request gate runs
+ * first of all hooks, so a request that authentication then refuses is still counted.
  */
-export async function registerRateLimit(
-  app: FastifyInstance,
-  options: {
-    perMinute: number
-    counter: FixedWindowCounter
-    accessTokens: AccessTokens
-    onRefused: () => void
-  },
-) {
-  const { accessTokens } = options
+export async function registerRateLimit(app: FastifyInstance, options: RateLimitOptions) {
   await app.register(rateLimit, {
     global: false,
     store: storeClass(options.counter),
@@ -55,25 +55,62 @@ export async function registerRateLimit(
       return new RateLimitedError(Math.max(1, Math.ceil(context.ttl / 1000)))
     },
   })
-  const general = app.rateLimit({
-    max: options.perMinute,
-    timeWindow: 60_000,
-    keyGenerator: async (req: FastifyRequest) => {
-      const user = await verifiedClaims(req, accessTokens).catch(() => undefined)
-      return user ? `user:${user.userId}` : clientKey(req)
-    },
-  })
-  app.addHook('onRequest', async (req, reply) => {
-    // Exempt routes say `false`; routes with a limit of their own (strictLimit) get only that
-    // one, since the plugin applies at most one limiter per request.
-    if (req.routeOptions.config?.rateLimit !== undefined) return
-    await general.call(app, req, reply)
-  })
+  return new GeneralLimit(options)
+}
+
+/**
+ * The general budget: `perMinute` requests per user (per IP when anonymous), shared by all
+ * instances. It answers at once when it can: a token this process verified before names
+ * the user, and without Redis the count is kept here.
+ */
+export class GeneralLimit {
+  private readonly max: string
+
+  constructor(private readonly options: RateLimitOptions) {
+    this.max = String(options.perMinute)
+  }
+
+  /** Whether the route spends this budget: exempt routes say `false`, strict ones have their own. */
+  applies(req: FastifyRequest): boolean {
+    return req.routeOptions.config?.rateLimit === undefined
+  }
+
+  /** Counts the request: undefined when done at once, or throws if over the limit; else a promise. */
+  spend(req: FastifyRequest, reply: FastifyReply): Promise<void> | undefined {
+    const claims = tokenClaims(req, this.options.accessTokens)
+    if (claims instanceof Promise) {
+      return claims.then(
+        (known) => this.spendAs(req, reply, known),
+        () => this.spendAs(req, reply, undefined),
+      )
+    }
+    return this.spendAs(req, reply, claims)
+  }
+
+  private spendAs(req: FastifyRequest, reply: FastifyReply, claims: AccessClaims | undefined) {
+    const name = GENERAL_PREFIX + (claims ? `user:${claims.userId}` : clientKey(req))
+    const counted = this.options.counter.hitNow(name, WINDOW_MS)
+    if (counted) return this.settle(reply, counted)
+    return this.options.counter.hit(name, WINDOW_MS).then((count) => this.settle(reply, count))
+  }
+
+  /** The plugin's draft-spec headers, and its refusal once the count passes the limit. */
+  private settle(reply: FastifyReply, { current, ttl }: WindowCount): undefined {
+    const { perMinute } = this.options
+    const resetSeconds = Math.ceil(ttl / 1000)
+    reply.header('ratelimit-limit', this.max)
+    reply.header('ratelimit-remaining', String(Math.max(0, perMinute - current)))
+    reply.header('ratelimit-reset', String(resetSeconds))
+    if (current <= perMinute) return undefined
+    reply.header('retry-after', String(resetSeconds))
+    this.options.onRefused()
+    throw new RateLimitedError(Math.max(1, resetSeconds))
+  }
 }
 
 /** A stricter per-client limit for routes that check passwords. */
 export function strictLimit(max: number) {
-  return { rateLimit: { max, timeWindow: 60_000, keyGenerator: clientKey } }
+  return { rateLimit: { max, timeWindow: WINDOW_MS, keyGenerator: clientKey } }
 }
 
 // app.injectWS leaves req.ip undefined; such requests share one anonymous bucket.

@@ -35,7 +35,8 @@ export class GuardedCache {
   }
 
   async get<T>(key: string): Promise<T | undefined> {
-    if (!(await this.usable())) return undefined
+    const usable = this.usable()
+    if (usable !== true && !(await usable)) return undefined
     return (await this.attempt('get', () => this.cache.get<T>(key)))?.answer
   }
 
@@ -98,26 +99,41 @@ export class GuardedCache {
     return this.coveredWrites === this.failedWrites
   }
 
-  /** The call's answer, boxed so a void one still tells success; undefined if it failed. */
-  private async attempt<R>(
+  /**
+   * The call's answer, boxed so a void one still tells success; undefined if it failed. One
+   * promise and at most one timer per call: it runs for every cached list read.
+   */
+  private attempt<R>(
     operation: string,
     call: () => Promise<R>,
   ): Promise<{ answer: R } | undefined> {
-    let timer: NodeJS.Timeout | undefined
-    try {
-      if (this.timeoutMs === 0) return { answer: await call() }
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`cache did not answer within ${this.timeoutMs} ms`)),
-          this.timeoutMs,
-        )
-      })
-      return { answer: await Promise.race([call(), timeout]) }
-    } catch (err) {
+    const failed = (err: unknown) => {
       this.warnings.warn({ err, operation }, 'cache unavailable; reading from the source')
       return undefined
-    } finally {
-      clearTimeout(timer)
     }
+    let pending: Promise<R>
+    try {
+      pending = call()
+    } catch (err) {
+      return Promise.resolve(failed(err))
+    }
+    if (this.timeoutMs === 0) return pending.then((answer) => ({ answer }), failed)
+    return new Promise((resolve) => {
+      let late = false
+      const timer = setTimeout(() => {
+        late = true
+        resolve(failed(new Error(`cache did not answer within ${this.timeoutMs} ms`)))
+      }, this.timeoutMs)
+      pending.then(
+        (answer) => {
+          clearTimeout(timer)
+          resolve({ answer })
+        },
+        (err: unknown) => {
+          clearTimeout(timer)
+          if (!late) resolve(failed(err))
+        },
+      )
+    })
   }
 }

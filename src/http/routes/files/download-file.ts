@@ -37,7 +37,7 @@ export function downloadFile(app: App, files: FilesService) {
       const file =
         expires !== undefined && signature !== undefined && !req.headers.authorization
           ? await files.getSigned(req.params.id, expires, signature)
-          : await app.authenticate(req).then(() => files.get(req.user.id, req.params.id))
+          : await app.authenticated(req).then(() => files.get(req.user.id, req.params.id))
       return sendFile(req, reply, file, (range) => files.openContent(file, range))
     },
   )

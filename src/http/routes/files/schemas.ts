@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox'
-import type { FileRecord } from '../../../files/files-repository.js'
+import type { FileRecord, ListedFile } from '../../../files/files-repository.js'
 import type { FilesService } from '../../../files/files-service.js'
 import { problems, RetryAfter } from '../../openapi.js'
 import { ExpiresIn } from '../../safe-integer.js'
@@ -90,5 +90,20 @@ export function fileResponse(file: FileRecord, files: FilesService) {
     updated_at: file.updated_at.toISOString(),
     expires_at: file.expires_at?.toISOString() ?? null,
     url: files.contentUrl(file),
+  }
+}
+
+/** A listed file as the API shows it; its timestamps are the API's text already. */
+export function listedFileResponse(file: ListedFile, url: string) {
+  return {
+    id: file.id,
+    name: file.name,
+    size: file.size,
+    content_type: file.content_type,
+    sha256: file.sha256 ?? '',
+    created_at: file.created_at,
+    updated_at: file.updated_at,
+    expires_at: file.expires_at,
+    url,
   }
 }
