@@ -54,6 +54,9 @@ function get(url: string, agent: Agent, headers: Record<string, string> = {}) {
   })
 }
 
+// --min-semi-space-size=16 (npm start): two semi-spaces of 16 MiB at the least.
+const MIN_NEW_SPACE_BYTES = 32 * 1024 * 1024
+
 /** V8's new space, in bytes, and the GCs so far, from Satchel's own metrics. */
 async function youngGeneration(agent: Agent) {
   const { body } = await get(`${server.url}/metrics`, agent, {
@@ -106,9 +109,10 @@ it('keeps its young generation across idle gaps between bursts of requests', asy
     const after = await youngGeneration(agent)
 
     // Shrunk, the same requests took several times the scavenges (8 MiB: 210 against 25).
-    expect(after.bytes, `scavenges: ${after.gcs - before.gcs} for ${served} requests`).toBe(
-      first.bytes,
-    )
+    // The flag is a floor, not a fixed size: V8 may grow the space past it under load and
+    // give the growth back when idle (Node 24: 128 MiB, then 64), never going below it.
+    const seen = `${first.bytes} after the first burst; scavenges: ${after.gcs - before.gcs} for ${served} requests`
+    expect(after.bytes, seen).toBeGreaterThanOrEqual(MIN_NEW_SPACE_BYTES)
   } finally {
     agent.destroy()
   }
