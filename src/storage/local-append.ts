@@ -11,6 +11,7 @@ import {
   exactLength,
 } from './append-rules.js'
 import type { AppendHandle } from './appendable-blob-store.js'
+import { FileWriter } from './file-writer.js'
 import {
   appendPartialName,
   isMissing,
@@ -58,7 +59,7 @@ export class LocalAppends {
       await pipeline(
         body,
         exactLength(block.length),
-        (source: AsyncIterable<Buffer>) => writeAt(file, block.index * handle.blockSize, source),
+        new FileWriter(file, block.index * handle.blockSize),
         { signal: options.signal },
       )
       if (options.sync !== false) await file.datasync()
@@ -133,41 +134,4 @@ export class LocalAppends {
     assertAppendKey(handle.key)
     return safeJoin(join(this.#root, TMP_DIR), appendPartialName(handle.key))
   }
-}
-
-// A batch goes out in one writev: the body arrives in socket-sized pieces (~64 KiB).
-const WRITE_BATCH_BYTES = 1024 * 1024
-
-/**
- * Writes `source` into `file` from `position`. Not a write stream over the descriptor: one
- * destroyed by a failing body closes the descriptor itself, and the FileHandle's own close
- * would then close whatever file reused that number meanwhile.
- */
-async function writeAt(file: FileHandle, position: number, source: AsyncIterable<Buffer>) {
-  let batch: Buffer[] = []
-  let batched = 0
-  const flush = async () => {
-    let buffers = batch
-    for (let left = batched; left > 0; ) {
-      const { bytesWritten } = await file.writev(buffers, position)
-      position += bytesWritten
-      left -= bytesWritten
-      if (left > 0) buffers = skipBytes(buffers, bytesWritten)
-    }
-    batch = []
-    batched = 0
-  }
-  for await (const chunk of source) {
-    batch.push(chunk)
-    batched += chunk.length
-    if (batched >= WRITE_BATCH_BYTES) await flush()
-  }
-  if (batched > 0) await flush()
-}
-
-/** What a short writev left of `buffers`. */
-function skipBytes(buffers: Buffer[], count: number): Buffer[] {
-  let index = 0
-  while (count >= buffers[index]!.length) count -= buffers[index++]!.length
-  return [buffers[index]!.subarray(count), ...buffers.slice(index + 1)]
 }

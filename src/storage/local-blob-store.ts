@@ -1,18 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { constants } from 'node:fs'
-import {
-  access,
-  type FileHandle,
-  mkdir,
-  open,
-  readdir,
-  rename,
-  rm,
-  stat,
-  unlink,
-} from 'node:fs/promises'
+import { access, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import { type Readable, Writable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { AppendHandle } from './appendable-blob-store.js'
 import { assertBlobKey, BLOB_KEY_PREFIX, isOwnBlobKey } from './blob-key.js'
@@ -26,6 +16,7 @@ import type {
   StoredBlob,
 } from './blob-store.js'
 import { assertByteRange } from './byte-range.js'
+import { FileWriter } from './file-writer.js'
 import { HashingMeter } from './hashing-meter.js'
 import { LocalAppends } from './local-append.js'
 import {
@@ -44,11 +35,6 @@ const FAN_OUT_NAME = /^[0-9a-f]{2}$/
 // Four times Node's default. Each chunk costs a read, a Buffer and a socket write; at 256 KiB
 // ranged downloads took ~35% less CPU per byte than at 64 KiB (bench/api.ts, part b).
 const READ_CHUNK_BYTES = 256 * 1024
-// How much of an upload may queue while a write is in flight; the queue goes out as one
-// writev. At Node's 16 KiB a 1 GiB upload took 3.3–3.9 s of CPU and ran at 0.72–0.79× a bare
-// server; at 1 MiB, 2.3–2.5 s and 0.91–0.96× (bench/upload.ts). Costs about this much memory
-// per upload.
-const WRITE_BUFFER_BYTES = 1024 * 1024
 
 /** Blobs as files under `root`; each key is a relative path. */
 export class LocalBlobStore implements BlobStore {
@@ -206,70 +192,6 @@ async function writeDurably(
   }
   await file.close()
   return size
-}
-
-/**
- * Writes into `file` from its start; the chunks that queue up during a write go out as one
- * writev. Not a write stream over the bare descriptor: destroyed by a failing body, that
- * closes the descriptor itself, and the FileHandle's own close then closes whatever file
- * another upload opened under the same number meanwhile.
- */
-class FileWriter extends Writable {
-  readonly #file: FileHandle
-  #written = 0
-
-  constructor(file: FileHandle) {
-    super({ highWaterMark: WRITE_BUFFER_BYTES })
-    this.#file = file
-  }
-
-  get bytesWritten(): number {
-    return this.#written
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: WriteCallback) {
-    this.#writeAll([chunk], callback)
-  }
-
-  override _writev(chunks: { chunk: Buffer }[], callback: WriteCallback) {
-    this.#writeAll(
-      chunks.map(({ chunk }) => chunk),
-      callback,
-    )
-  }
-
-  #writeAll(buffers: Buffer[], callback: WriteCallback) {
-    writeAllAt(this.#file, buffers, this.#written).then((bytes) => {
-      this.#written += bytes
-      callback()
-    }, callback)
-  }
-}
-
-type WriteCallback = (error?: Error | null) => void
-
-/** Writes all of `buffers` at `position`, resuming after short writes; resolves to the bytes. */
-async function writeAllAt(file: FileHandle, buffers: Buffer[], position: number): Promise<number> {
-  let pending = buffers
-  let written = 0
-  while (pending.length > 0) {
-    const { bytesWritten } = await file.writev(pending, position + written)
-    written += bytesWritten
-    pending = withoutLeading(pending, bytesWritten)
-  }
-  return written
-}
-
-/** `buffers` without their first `bytes` bytes (and without empty buffers at the front). */
-function withoutLeading(buffers: Buffer[], bytes: number): Buffer[] {
-  let index = 0
-  let skip = bytes
-  while (index < buffers.length && skip >= buffers[index]!.length) {
-    skip -= buffers[index]!.length
-    index++
-  }
-  if (index === buffers.length) return []
-  return [buffers[index]!.subarray(skip), ...buffers.slice(index + 1)]
 }
 
 /** A directory's entries in code-unit order (byte order for these ASCII names); none if absent. */

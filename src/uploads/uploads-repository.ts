@@ -111,14 +111,9 @@ export class UploadsRepository {
    */
   async claim(ownerId: string, id: string, holder: string, until: Date) {
     const now = new Date()
-    const row = await this.db
-      .updateTable('tus_uploads')
-      .set({ holder, lease_until: until })
-      .where('id', '=', id)
-      .where('owner_id', '=', ownerId)
+    const row = await this.#lease({ ownerId, ids: [id], holder, until, now })
       .where('completed_at', 'is', null)
       .where('expires_at', '>', now)
-      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
       .returning('id')
       .executeTakeFirst()
     return row ? this.find(ownerId, id) : undefined
@@ -126,13 +121,7 @@ export class UploadsRepository {
 
   /** Takes the upload to remove it, whatever its state, unless someone holds it. */
   async claimForRemoval(ownerId: string, id: string, holder: string, until: Date) {
-    const now = new Date()
-    const row = await this.db
-      .updateTable('tus_uploads')
-      .set({ holder, lease_until: until })
-      .where('id', '=', id)
-      .where('owner_id', '=', ownerId)
-      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+    const row = await this.#lease({ ownerId, ids: [id], holder, until, now: new Date() })
       .returning('id')
       .executeTakeFirst()
     return row ? this.find(ownerId, id) : undefined
@@ -141,18 +130,24 @@ export class UploadsRepository {
   /** Several completed partial uploads of one owner, for a final concatenation. */
   async claimPartials(ownerId: string, ids: string[], holder: string, until: Date) {
     const now = new Date()
-    const rows = await this.db
+    const rows = await this.#lease({ ownerId, ids, holder, until, now })
+      .where('concat', '=', 'partial')
+      .where('completed_at', 'is not', null)
+      .where('expires_at', '>', now)
+      .returning('id')
+      .execute()
+    return rows.length
+  }
+
+  /** The UPDATE that leases these uploads of the owner to `holder`, where no live lease is. */
+  #lease(lease: { ownerId: string; ids: string[]; holder: string; until: Date; now: Date }) {
+    const { ownerId, ids, holder, until, now } = lease
+    return this.db
       .updateTable('tus_uploads')
       .set({ holder, lease_until: until })
       .where('id', 'in', ids)
       .where('owner_id', '=', ownerId)
-      .where('concat', '=', 'partial')
-      .where('completed_at', 'is not', null)
-      .where('expires_at', '>', now)
       .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
-      .returning('id')
-      .execute()
-    return rows.length
   }
 
   async findMany(ownerId: string, ids: string[]): Promise<TusUpload[]> {
