@@ -15,7 +15,8 @@
  *
  *   npx tsx bench/ranges.ts
  *
- * Needs wrk (`apt-get install wrk`), curl and PostgreSQL as the tests do (TEST_PG_URL).
+ * To profile both Satchels: BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (see
+ * startSatchel). Needs wrk (`apt-get install wrk`), curl and PostgreSQL as the tests do (TEST_PG_URL).
  * Exits 0 whether or not the targets are met; 1 when something failed.
  */
 import { createHash } from 'node:crypto'

@@ -1,6 +1,16 @@
 import { randomUUID } from 'node:crypto'
 import { constants } from 'node:fs'
-import { access, mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises'
+import {
+  access,
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  stat,
+  unlink,
+} from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -18,6 +28,7 @@ import type {
 import { assertByteRange } from './byte-range.js'
 import { FileWriter } from './file-writer.js'
 import { HashingMeter } from './hashing-meter.js'
+import { BufferPool, filePieces, type LendingStore, type LentPieces } from './lent-pieces.js'
 import { LocalAppends } from './local-append.js'
 import {
   isMissing,
@@ -37,10 +48,12 @@ const FAN_OUT_NAME = /^[0-9a-f]{2}$/
 const READ_CHUNK_BYTES = 256 * 1024
 
 /** Blobs as files under `root`; each key is a relative path. */
-export class LocalBlobStore implements BlobStore {
+export class LocalBlobStore implements BlobStore, LendingStore {
   readonly driver = 'local'
   readonly #root: string
   readonly #appends: LocalAppends
+  // Two per read in progress; enough for a few at once, 2 MiB at most.
+  readonly #lentBuffers = new BufferPool({ size: READ_CHUNK_BYTES, keep: 8 })
 
   constructor(options: { root: string }) {
     this.#root = resolve(options.root)
@@ -71,20 +84,13 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
-    if (range) assertByteRange(range)
-    const path = this.#pathOf(key)
-    // Opening first turns a missing blob into a rejection here rather than an error event
-    // on a stream the caller may already have handed to a response.
-    const file = await open(path, 'r').catch((error: unknown) => {
-      throw isMissing(error) ? new BlobNotFoundError(key) : error
-    })
-    try {
-      if (!(await file.stat()).isFile()) throw new BlobNotFoundError(key)
-    } catch (error) {
-      await file.close()
-      throw error
-    }
+    const file = await this.#openBlob(key, range)
     return file.createReadStream({ ...range, highWaterMark: READ_CHUNK_BYTES })
+  }
+
+  /** See LendingStore: EncryptedBlobStore reads its ciphertext this way. */
+  async lend(key: string, range?: ByteRange): Promise<LentPieces> {
+    return filePieces(await this.#openBlob(key, range), this.#lentBuffers, range)
   }
 
   async head(key: string): Promise<BlobInfo | undefined> {
@@ -161,6 +167,22 @@ export class LocalBlobStore implements BlobStore {
   async ping(): Promise<void> {
     await mkdir(this.#root, { recursive: true })
     await access(this.#root, constants.R_OK | constants.W_OK)
+  }
+
+  // Opening first turns a missing blob into a rejection here rather than an error event on
+  // a stream the caller may already have handed to a response.
+  async #openBlob(key: string, range: ByteRange | undefined): Promise<FileHandle> {
+    if (range) assertByteRange(range)
+    const file = await open(this.#pathOf(key), 'r').catch((error: unknown) => {
+      throw isMissing(error) ? new BlobNotFoundError(key) : error
+    })
+    try {
+      if (!(await file.stat()).isFile()) throw new BlobNotFoundError(key)
+    } catch (error) {
+      await file.close()
+      throw error
+    }
+    return file
   }
 
   #pathOf(key: string): string {

@@ -1,4 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
@@ -8,6 +11,7 @@ import type { BlobStore, ByteRange } from '../../src/storage/blob-store.js'
 import { CHUNK_SIZE, encryptedSize, TAG_BYTES } from '../../src/storage/chunk-format.js'
 import { EncryptedBlobStore, rewrapEnvelope } from '../../src/storage/encrypted-blob-store.js'
 import { parseKeyRing } from '../../src/storage/key-ring.js'
+import { LocalBlobStore } from '../../src/storage/local-blob-store.js'
 import { MemoryBlobStore } from '../../src/storage/memory-blob-store.js'
 import { BlobNotFoundError } from '../../src/storage/storage-errors.js'
 import { withFaults } from '../helpers/stores.js'
@@ -142,6 +146,47 @@ describe('EncryptedBlobStore', () => {
     await new Promise((resolve) => setImmediate(resolve))
 
     expect(opened.map((stream) => stream.destroyed)).toEqual([true, true])
+  })
+
+  it("reads a local store's ciphertext as lent pieces, and gives them back however it ends", async () => {
+    const root = await mkdtemp(join(tmpdir(), 'satchel-lent-'))
+    try {
+      const local = new LocalBlobStore({ root })
+      const calls: string[] = []
+      const lend = local.lend.bind(local)
+      local.lend = async (key, range) => {
+        const pieces = await lend(key, range)
+        const close = pieces.close.bind(pieces)
+        calls.push('lend')
+        pieces.close = () => {
+          calls.push('close')
+          return close()
+        }
+        return pieces
+      }
+      const get = local.get.bind(local)
+      local.get = (key, range) => {
+        calls.push('get')
+        return get(key, range)
+      }
+      const store = new EncryptedBlobStore({ inner: local, keyRing: parseKeyRing(KEY_A) })
+      // Several of the local store's reads, so both lent buffers are reused.
+      const bytes = randomBytes(12 * CHUNK_SIZE + 7)
+      const { key, envelope } = await put(store, bytes)
+      const range = { start: CHUNK_SIZE + 3, end: 10 * CHUNK_SIZE }
+
+      expect(sha256(await read(store.get(key, undefined, envelope)))).toBe(sha256(bytes))
+      expect(sha256(await read(store.get(key, range, envelope)))).toBe(
+        sha256(bytes.subarray(range.start, range.end + 1)),
+      )
+      ;(await store.get(key, range, envelope)).destroy()
+      await new Promise((resolve) => setImmediate(resolve))
+
+      expect(calls.filter((call) => call !== 'close')).toEqual(['lend', 'lend', 'lend'])
+      expect(calls.at(-1)).toBe('close')
+    } finally {
+      await rm(root, { recursive: true, force: true })
+    }
   })
 
   it('reports a deleted blob as not found, envelope or not', async () => {
