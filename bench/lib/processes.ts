@@ -216,12 +216,12 @@ export interface SatchelProcess {
  * and a temporary DATA_DIR, listening on 127.0.0.1; `env` adds to or overrides the defaults.
  * The database is dropped and the directory removed by `cleanups`. With `sharing`, another
  * instance of that one instead: same database, DATA_DIR and secret, so its users and tokens
- * work on both.
+ * work on both. `nodeFlags` go to its node command line (e.g. --cpu-prof).
  */
 export async function startSatchel(
   env: Record<string, string>,
   cleanups: Cleanups,
-  sharing?: SatchelProcess,
+  { sharing, nodeFlags }: { sharing?: SatchelProcess; nodeFlags?: readonly string[] } = {},
 ): Promise<SatchelProcess> {
   let databaseUrl = sharing?.databaseUrl
   if (!databaseUrl) {
@@ -240,17 +240,20 @@ export async function startSatchel(
   const url = `http://127.0.0.1:${port}`
   // Not startServer(): it waits for the info-level "satchel ready" line, which LOG_LEVEL=warn
   // hides, so readiness is polled on /healthz instead.
-  const { child, output, exited } = runMain({
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    LOG_LEVEL: 'warn',
-    DATABASE_URL: databaseUrl,
-    JWT_SECRET: jwtSecret,
-    DATA_DIR: dataDir,
-    STORAGE_DRIVER: 'local',
-    REGISTRATION: 'open',
-    ...env,
-  })
+  const { child, output, exited } = runMain(
+    {
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: databaseUrl,
+      JWT_SECRET: jwtSecret,
+      DATA_DIR: dataDir,
+      STORAGE_DRIVER: 'local',
+      REGISTRATION: 'open',
+      ...env,
+    },
+    nodeFlags,
+  )
   cleanups.push(() => stopChild(child).then(() => exited))
   const deadline = Date.now() + STARTUP_TIMEOUT_MS
   while (
