@@ -28,7 +28,8 @@
  * Environment (all optional): BENCH_SECONDS (5) per wrk run, BENCH_RUNS (3) alternated rounds
  * per phase, BENCH_LIST_FILES (110000) seeded files of the listing user, BENCH_MISS_PAGES
  * (2000) distinct pages, BENCH_MIXED_SECONDS (45), BENCH_AGED=0 to stop after the fresh
- * phase. Needs wrk (`apt-get install wrk`) and PostgreSQL as the tests do (TEST_PG_URL).
+ * phase, BENCH_NODE_FLAGS for the measured Satchel's node command line (e.g. `--cpu-prof
+ * --cpu-prof-dir=/tmp/prof`; the profile is written when the bench stops it). Needs wrk (`apt-get install wrk`) and PostgreSQL as the tests do (TEST_PG_URL).
  * Exits 0 whether or not the targets are met; 1 when something failed (a refused or failed
  * request, a run that did not take the path it measures, an exception).
  */
@@ -63,6 +64,7 @@ const LIST_FILES = envInt('BENCH_LIST_FILES', 110_000)
 const MISS_PAGES = envInt('BENCH_MISS_PAGES', 2000)
 const MIXED_SECONDS = envInt('BENCH_MIXED_SECONDS', 45)
 const AGED = process.env.BENCH_AGED !== '0'
+const NODE_FLAGS = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean)
 /** The seeded files' upload times span this many days before now. */
 const SPAN_DAYS = 730
 /** Walks of the user's pages at once, to gather the cursors sooner. */
@@ -374,7 +376,7 @@ async function main() {
     AUTH_RATE_LIMIT_PER_MINUTE: '100000',
     METRICS_TOKEN: BENCH_METRICS_TOKEN,
   }
-  const satchel = await startSatchel(satchelEnv, cleanups)
+  const satchel = await startSatchel(satchelEnv, cleanups, { nodeFlags: NODE_FLAGS })
   const authorization = await registerAndLogin(satchel.url, newCredentials('bench-list'))
   let started = performance.now()
   await seedListUser(satchel, authorization)
@@ -402,7 +404,7 @@ async function main() {
     throw new Error('the JSON baseline does not answer the bytes Satchel gave')
   }
   // The control: another instance on the same database, same secret, so the same token.
-  const control = await startSatchel(satchelEnv, cleanups, satchel)
+  const control = await startSatchel(satchelEnv, cleanups, { sharing: satchel })
   const auth = { authorization }
   const contenders: Contender[] = [
     { label: 'bare route', pid: baseline.pid, url: `${baseline.url}${firstPage}`, headers: {} },

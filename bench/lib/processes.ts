@@ -216,16 +216,12 @@ export interface SatchelProcess {
  * and a temporary DATA_DIR, listening on 127.0.0.1; `env` adds to or overrides the defaults.
  * The database is dropped and the directory removed by `cleanups`. With `sharing`, another
  * instance of that one instead: same database, DATA_DIR and secret, so its users and tokens
- * work on both.
- *
- * BENCH_NODE_FLAGS (space-separated) are added to its node flags, for profiling:
- * `BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'` leaves one profile per process when
- * the bench stops it. Node 20 refuses --cpu-prof in NODE_OPTIONS.
+ * work on both. `nodeFlags` go to its node command line (e.g. --cpu-prof).
  */
 export async function startSatchel(
   env: Record<string, string>,
   cleanups: Cleanups,
-  sharing?: SatchelProcess,
+  { sharing, nodeFlags }: { sharing?: SatchelProcess; nodeFlags?: readonly string[] } = {},
 ): Promise<SatchelProcess> {
   let databaseUrl = sharing?.databaseUrl
   if (!databaseUrl) {
@@ -244,7 +240,6 @@ export async function startSatchel(
   const url = `http://127.0.0.1:${port}`
   // Not startServer(): it waits for the info-level "satchel ready" line, which LOG_LEVEL=warn
   // hides, so readiness is polled on /healthz instead.
-  const nodeFlags = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean)
   const { child, output, exited } = runMain(
     {
       HOST: '127.0.0.1',

@@ -1,5 +1,11 @@
 import { parseTypeFilter, type SortKey, type SortOrder } from '../../src/files/file-search.js'
-import type { FilesRepository, ListedFile, Page } from '../../src/files/files-repository.js'
+import {
+  type FilesRepository,
+  type ListedFile,
+  type ListedPage,
+  type Page,
+  parseListedFile,
+} from '../../src/files/files-repository.js'
 import { RARE_WORD } from './seed.js'
 
 /** The query shapes bench/search.ts measures, one at a time and as concurrent streams. */
@@ -29,7 +35,7 @@ const TYPO_QUERIES = ['invioce', 'reciept', 'contarct', 'vacaton']
 const EXACT_TYPES = ['image/jpeg', 'application/pdf', 'video/mp4', 'text/plain', 'application/zip']
 
 type Cursor = NonNullable<Page['after']>
-export type Run = (repo: FilesRepository, i: number) => Promise<ListedFile[]>
+export type Run = (repo: FilesRepository, i: number) => Promise<ListedPage>
 
 export interface Shape {
   key: string
@@ -161,10 +167,10 @@ export async function deepShapes(repo: FilesRepository, ownerId: string): Promis
     let after: Cursor | undefined
     for (let depth = 0; depth < DEEP_PAGES; depth++) {
       if (depth >= DEEP_FROM) cursors.push(after!)
-      const rows = await repo.search(ownerId, {}, page(sort, order, after))
-      const last = rows[PAGE_SIZE - 1]
+      const { files } = await repo.search(ownerId, {}, page(sort, order, after))
+      const last = files[PAGE_SIZE - 1]
       if (!last) throw new Error(`page ${depth} sorted by ${sort} came back short`)
-      after = cursorFor(last, sort)
+      after = cursorFor(parseListedFile(last), sort)
     }
     shapes.push({
       key,

@@ -73,7 +73,7 @@ export class FileListCache {
     const startedAt = Date.now()
     const page = await load()
     if (page.items.length <= MAX_ITEMS_PER_PAGE) {
-      const expiresAt = Math.min(startedAt + this.ttlSeconds * 1000, firstExpiry(page))
+      const expiresAt = Math.min(startedAt + this.ttlSeconds * 1000, page.firstExpiry ?? Infinity)
       this.pages.set(key, { page, loadedAt, expiresAt })
     }
     return page
@@ -95,12 +95,3 @@ export class FileListCache {
 }
 
 const versionKey = (ownerId: string) => `files-list-version:${ownerId}`
-
-function firstExpiry(page: FilePage): number {
-  // The times are ISO text of one format, so the earliest is the least string.
-  let first: string | undefined
-  for (const { expires_at } of page.items) {
-    if (expires_at !== null && (first === undefined || expires_at < first)) first = expires_at
-  }
-  return first === undefined ? Number.POSITIVE_INFINITY : Date.parse(first)
-}

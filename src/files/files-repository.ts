@@ -24,20 +24,26 @@ const FILE_COLUMNS = [
   'envelope',
 ] as const satisfies readonly (keyof FileRecord)[]
 
-/**
- * A file as lists show it, its timestamps already the API's text (ISO 8601 in UTC, with
- * milliseconds and `Z`): the database formats them, as parsing each into a Date to format it
- * back cost more CPU than the rest of a page together.
- */
+/** A file as lists show it: FileObject of the API without its url. */
 export interface ListedFile {
   id: string
   name: string
   size: number
   content_type: string
-  sha256: string | null
+  sha256: string
   created_at: string
   updated_at: string
   expires_at: string | null
+}
+
+/**
+ * A page of files as the API writes them, each its JSON object up to its signed URL, which is
+ * the server's to add: `{"id":"…",…,"expires_at":…,"url":` (see FILE_JSON).
+ */
+export interface ListedPage {
+  files: string[]
+  /** When the first of them expires (ms since the epoch); null if none does. */
+  firstExpiry: number | null
 }
 
 const PAGE_COLUMNS = [
@@ -55,17 +61,33 @@ const PAGE_COLUMNS = [
 const isoText = (column: 'created_at' | 'updated_at' | 'expires_at') =>
   sql`to_char(${sql.ref(`page.${column}`)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 
-/** A page's rows as ListedFile, read from the derived table `page`. */
-const LISTED_COLUMNS = [
-  'page.id',
-  'page.name',
-  'page.size',
-  'page.content_type',
-  'page.sha256',
-  isoText('created_at').$castTo<string>().as('created_at'),
-  isoText('updated_at').$castTo<string>().as('updated_at'),
-  isoText('expires_at').$castTo<string | null>().as('expires_at'),
-] as const
+/**
+ * A row of the derived table `page` as the JSON text of ListedFile, its fields in the order
+ * of the API's FileObject, then `"url":`. PostgreSQL escapes strings in JSON as
+ * JSON.stringify does (the same short escapes, \u00XX for other control characters, nothing
+ * else), so the text is what rendering the row in Node gave; the row is never parsed into
+ * an object there, which cost more CPU than all else a page from the database needs.
+ * One concat() rather than a chain of || that copies the text so far at each step.
+ */
+const FILE_JSON = sql<string>`concat(
+  '{"id":"', page.id,
+  '","name":', to_json(page.name),
+  ',"size":', page.size,
+  ',"content_type":', to_json(page.content_type),
+  ',"sha256":', to_json(coalesce(page.sha256, '')),
+  ',"created_at":"', ${isoText('created_at')},
+  '","updated_at":"', ${isoText('updated_at')},
+  '","expires_at":', coalesce('"' || ${isoText('expires_at')} || '"', 'null'),
+  ',"url":')`
+
+// Joins a page's files (chr(1) in SQL): JSON text holds no raw control character.
+const FILE_SEPARATOR = '\x01'
+
+/** ListedPage.files[i] up to its id's end: `{"id":"` and 36 characters. */
+export const listedFileId = (file: string) => file.slice(7, 43)
+
+/** A file of ListedPage.files as an object. */
+export const parseListedFile = (file: string): ListedFile => JSON.parse(`${file}null}`)
 
 export interface NewFile {
   id: string
@@ -109,6 +131,9 @@ const visibleAt = (now: Date) => (eb: ExpressionBuilder<DB, 'files'>) =>
 
 const isVisible = (eb: ExpressionBuilder<DB, 'files'>) => visibleAt(new Date())(eb)
 
+/** What a search page's query returns: one row, its files' text null if there are none. */
+type PageRow = { files: string | null; first_expiry: number | null }
+
 /** The values of a search page's query; its choices fix the rest (see QueryShapes). */
 type MatchValues = {
   ownerId: string
@@ -142,7 +167,7 @@ function typeCondition(eb: ExpressionBuilder<DB, 'files'>, v: MatchValues, negat
 }
 
 export class FilesRepository {
-  private readonly pages: QueryShapes<MatchValues, MatchChoices, ListedFile>
+  private readonly pages: QueryShapes<MatchValues, MatchChoices, PageRow>
 
   constructor(private readonly db: Kysely<DB>) {
     this.pages = new QueryShapes(db, (values, choices) => this.searchPage(values, choices))
@@ -237,9 +262,9 @@ export class FilesRepository {
   }
 
   /** One page of a user's visible files matching every given filter, in keyset order. */
-  search(ownerId: string, filters: FileFilters, page: Page): Promise<ListedFile[]> {
+  async search(ownerId: string, filters: FileFilters, page: Page): Promise<ListedPage> {
     const { type } = filters
-    return this.pages.execute(
+    const [row] = await this.pages.execute(
       {
         ownerId,
         now: new Date(),
@@ -257,6 +282,10 @@ export class FilesRepository {
       },
       { sort: page.sort, order: page.order, negateType: !!type && 'negate' in type && type.negate },
     )
+    return {
+      files: row?.files ? row.files.split(FILE_SEPARATOR) : [],
+      firstExpiry: row?.first_expiry ?? null,
+    }
   }
 
   /** The query of a search page, built once per shape (see QueryShapes). */
@@ -269,13 +298,17 @@ export class FilesRepository {
       v.namePattern === undefined
         ? matching.select(PAGE_COLUMNS)
         : this.db.selectFrom('files').select(PAGE_COLUMNS).where('id', 'in', matching.select('id'))
-    // Timestamps become text out here, for the page's rows only: in the select list of a
-    // query that sorts, they would be formatted for every row it sorts.
-    return this.db
-      .selectFrom(rows.as('page'))
-      .select(LISTED_COLUMNS)
-      .orderBy(`page.${c.sort}`, c.order)
-      .orderBy('page.id', c.order)
+    // The rows become text out here, for the page's rows only: in the select list of a query
+    // that sorts, they would be rendered for every row it sorts. One row of one text, rather
+    // than a row per file, is what the database client parses.
+    const order = sql.raw(c.order)
+    return this.db.selectFrom(rows.as('page')).select([
+      sql<string | null>`string_agg(${FILE_JSON}, chr(1)
+        order by ${sql.ref(`page.${c.sort}`)} ${order}, page.id ${order})`.as('files'),
+      sql<number | null>`floor(extract(epoch from min(page.expires_at)) * 1000)::float8`.as(
+        'first_expiry',
+      ),
+    ])
   }
 
   /** The visible rows of one page of matches, in keyset order, with nothing selected yet. */

@@ -19,7 +19,14 @@ import {
   InvalidUploadError,
   UploadInterruptedError,
 } from './files-errors.js'
-import type { FileRecord, FilesRepository, ListedFile, StoredContent } from './files-repository.js'
+import {
+  type FileRecord,
+  type FilesRepository,
+  type ListedFile,
+  listedFileId,
+  parseListedFile,
+  type StoredContent,
+} from './files-repository.js'
 import { QuotaMeter } from './quota-meter.js'
 import type { QuotaRepository } from './quota-repository.js'
 import type { SignedUrls } from './signed-urls.js'
@@ -61,8 +68,11 @@ export interface ListQuery {
 }
 
 export interface FilePage {
-  items: ListedFile[]
+  /** Each file's JSON object up to its signed URL (ListedPage). */
+  items: string[]
   nextCursor: string | null
+  /** When the first file on the page, or the one after it, expires (ms); null if none does. */
+  firstExpiry: number | null
 }
 
 export class FilesService {
@@ -134,16 +144,17 @@ export class FilesService {
   private async search(ownerId: string, query: ListQuery): Promise<FilePage> {
     const { limit, sort, order, cursor } = query
     const after = cursor === undefined ? undefined : decodeCursor(cursor, sort, order)
-    const rows = await this.deps.files.search(ownerId, query.filters, {
+    const { files, firstExpiry } = await this.deps.files.search(ownerId, query.filters, {
       sort,
       order,
       limit: limit + 1,
       after,
     })
-    const items = rows.slice(0, limit)
+    const items = files.slice(0, limit)
     const last = items.at(-1)
-    const nextCursor = rows.length > limit && last ? encodeCursor(last, sort, order) : null
-    return { items, nextCursor }
+    const nextCursor =
+      files.length > limit && last ? encodeCursor(parseListedFile(last), sort, order) : null
+    return { items, nextCursor, firstExpiry }
   }
 
   async update(
@@ -183,9 +194,9 @@ export class FilesService {
     return this.deps.signedUrls.contentUrl(file.id)
   }
 
-  /** contentUrl() of each file, in order. */
-  contentUrls(files: readonly { id: string }[]): string[] {
-    return this.deps.signedUrls.contentUrls(files.map((file) => file.id))
+  /** contentUrl() of each file of a page, in order. */
+  contentUrls(page: FilePage): string[] {
+    return this.deps.signedUrls.contentUrls(page.items.map(listedFileId))
   }
 
   /** Until this changes, contentUrl() gives each file the same URL. */

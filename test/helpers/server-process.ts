@@ -34,12 +34,12 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Runs `src/main.ts` as `npm start` runs the build of it (same node flags, then `nodeFlags`),
- * with the given environment.
+ * Runs `src/main.ts` as `npm start` runs the build of it (same node flags, then `nodeFlags`:
+ * Node 20 refuses some, such as --cpu-prof, in NODE_OPTIONS), with the given environment.
  */
 export function runMain(env: Record<string, string>, nodeFlags: readonly string[] = []) {
-  const flags = [...startScriptNodeFlags(), ...nodeFlags]
-  const child = spawn(process.execPath, [...flags, '--import', 'tsx', MAIN], {
+  const flags = [...startScriptNodeFlags(), ...nodeFlags, '--import', 'tsx', MAIN]
+  const child = spawn(process.execPath, flags, {
     env: {
       PATH: process.env.PATH,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',

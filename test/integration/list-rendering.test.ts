@@ -59,3 +59,87 @@ describe('a list page as the API writes it', () => {
     expect(listed.body).toBe(fastJson(ListResponse)(listed.json()))
   })
 })
+
+// The database writes each listed file's JSON (FilesRepository.search): held here, byte for
+// byte, to JSON.stringify of what GET /files/:id says of the same files, whatever they hold.
+interface Awkward {
+  name: string
+  size?: number
+  sha256?: null
+  type?: string
+  expires?: string
+}
+const CONTROLS = Array.from({ length: 31 }, (_, i) => String.fromCharCode(i + 1)).join('')
+const AWKWARD: Awkward[] = [
+  { name: 'quote " back\\slash /slash' },
+  { name: `controls ${CONTROLS}` },
+  { name: 'del \x7f, separators \u2028\u2029, bom \ufeff', size: 0 },
+  { name: 'e\u0301 ünïcødé — 文件 📄 𝄞', size: Number.MAX_SAFE_INTEGER },
+  { name: '{"id":"x","url":"</script><script>', sha256: null },
+  { name: 'long '.repeat(60), type: 'text/plain; charset="utf-8"' },
+  { name: 'expiring', expires: '2099-12-31 23:59:59.999999+00' },
+]
+const PAGE = 3
+
+describe.each([
+  ['PostgreSQL', {}],
+  ['PGlite', { DATABASE_URL: '' }],
+  // Only a base URL could put a character to escape in a signed URL.
+  ['PostgreSQL, behind a base URL JSON escapes', { PUBLIC_BASE_URL: 'http://satchel.test/"\\' }],
+])('a list page on %s', (_, env) => {
+  let t: TestApp
+  let user: TestUser
+
+  // Opening PGlite compiles its WASM and runs initdb: seconds alone, far more on a busy machine.
+  beforeAll(async () => {
+    t = await buildTestApp(env)
+    user = await signUp(t.app)
+    for (const file of AWKWARD) {
+      const { id } = await injectUpload(t.app, user, 'upload.bin', Buffer.from('x'))
+      await sql`update files set name = ${file.name}, size = ${file.size ?? 1}::bigint,
+        sha256 = ${file.sha256 === null ? null : 'ab'.repeat(32)},
+        content_type = ${file.type ?? 'application/octet-stream'},
+        expires_at = ${file.expires ?? null}::timestamptz
+        where id = ${id}`.execute(t.database.db)
+    }
+  }, 180_000)
+  afterAll(() => t?.close())
+
+  /** The body GET /files should give: its files as GET /files/:id shows them, and the cursor. */
+  async function expected(ids: string[], sort: string, order: string, more: boolean) {
+    const items: Record<string, unknown>[] = []
+    for (const id of ids) {
+      items.push((await t.app.inject({ url: `/files/${id}`, headers: user.auth })).json())
+    }
+    const last = items.at(-1)!
+    const cursor = [sort, order, last[sort], last.id]
+    const next = more ? Buffer.from(JSON.stringify(cursor)).toString('base64url') : null
+    return JSON.stringify({ items, next_cursor: next })
+  }
+
+  it.each([
+    ['name', 'asc'],
+    ['size', 'desc'],
+    ['created_at', 'asc'],
+  ])('is JSON.stringify of the files GET /files/:id shows, by %s %s', async (sort, order) => {
+    const query = `/files?limit=${PAGE}&sort=${sort}&order=${order}`
+    const seen: string[] = []
+    let cursor: string | null = null
+    do {
+      const page: Awaited<ReturnType<typeof t.app.inject>> = await t.app.inject({
+        url: cursor ? `${query}&cursor=${cursor}` : query,
+        headers: user.auth,
+      })
+      const { items, next_cursor } = page.json<{
+        items: { id: string; name: string }[]
+        next_cursor: string | null
+      }>()
+      const more = seen.length + items.length < AWKWARD.length
+      const ids = items.map((item) => item.id)
+      expect(page.body).toBe(await expected(ids, sort, order, more))
+      seen.push(...items.map((item) => item.name))
+      cursor = next_cursor
+    } while (cursor)
+    expect(seen.sort()).toEqual(AWKWARD.map((file) => file.name).sort())
+  })
+})

@@ -4,7 +4,12 @@ import { join } from 'node:path'
 import { type Kysely, sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type FileFilters, parseTypeFilter } from '../../src/files/file-search.js'
-import { FilesRepository, type ListedFile, type Page } from '../../src/files/files-repository.js'
+import {
+  FilesRepository,
+  type ListedFile,
+  type Page,
+  parseListedFile,
+} from '../../src/files/files-repository.js'
 import { type Database, openDatabase } from '../../src/infra/db.js'
 import { createLogger } from '../../src/infra/logger.js'
 import { migrate } from '../../src/infra/migrator.js'
@@ -139,17 +144,20 @@ describe.each([
       newest,
     ],
   ])('for %s reads from the table only the rows of its page', async (_, filters, page) => {
-    const rows = await repo.search(OWNER, filters, page)
-    expect(rows.length).toBeGreaterThan(0)
+    const { files } = await repo.search(OWNER, filters, page)
+    expect(files.length).toBeGreaterThan(0)
     expect(await tableRowsRead(database.db, filters, page)).toBeLessThanOrEqual(page.limit)
   })
+
+  const search = async (filters: FileFilters, page: Page) =>
+    (await repo.search(OWNER, filters, page)).files.map(parseListedFile)
 
   /** Every page of a search, following the cursor the service would hand out. */
   async function walk(filters: FileFilters, sort: Page['sort'], order: Page['order']) {
     const seen: ListedFile[] = []
     let after: Page['after']
     for (;;) {
-      const rows = await repo.search(OWNER, filters, { sort, order, limit: 50, after })
+      const rows = await search(filters, { sort, order, limit: 50, after })
       seen.push(...rows)
       const last = rows.at(-1)
       if (rows.length < 50 || !last) return seen
@@ -184,7 +192,7 @@ describe.each([
     '%s, by %s %s: the visible matches in list order, each once',
     async (_, sort, order, filters, keep) => {
       // The unfiltered list in the same order, whose collation is the database's.
-      const list = await repo.search(OWNER, {}, { sort, order, limit: FILES })
+      const list = await search({}, { sort, order, limit: FILES })
       const expected = list.filter(keep).map((f) => f.id)
       expect(expected.length).toBeGreaterThan(50)
       expect((await walk(filters, sort, order)).map((f) => f.id)).toEqual(expected)

@@ -4,7 +4,7 @@ import type { FilePage, FilesService } from '../../../files/files-service.js'
 import { bearerAuth, problems } from '../../openapi.js'
 import { SafeInteger } from '../../safe-integer.js'
 import type { App } from '../../types.js'
-import { FileObject, listedFileResponse } from './schemas.js'
+import { FileObject, listResponseJson } from './schemas.js'
 
 const ListQuery = Type.Object({
   q: Type.Optional(
@@ -64,14 +64,7 @@ export function listFiles(app: App, files: FilesService) {
         const urlExpiry = files.contentUrlExpiry()
         let body = rendered.get(page)
         if (body === undefined || body.urlExpiry !== urlExpiry) {
-          const urls = files.contentUrls(page.items)
-          // Native JSON.stringify, not the schema's compiled serializer: the objects hold
-          // exactly the schema's fields, in its order, so the text is the same, and on a
-          // page of 50 it took ~30% less CPU and gave a flat string, quicker to encode.
-          const json = JSON.stringify({
-            items: page.items.map((file, i) => listedFileResponse(file, urls[i]!)),
-            next_cursor: page.nextCursor,
-          })
+          const json = listResponseJson(page, files.contentUrls(page))
           // Bytes, so the text is not encoded again for every response that sends it.
           body = { urlExpiry, json: Buffer.from(json) }
           rendered.set(page, body)

@@ -1,6 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox'
-import type { FileRecord, ListedFile } from '../../../files/files-repository.js'
-import type { FilesService } from '../../../files/files-service.js'
+import type { FileRecord } from '../../../files/files-repository.js'
+import type { FilePage, FilesService } from '../../../files/files-service.js'
 import { problems, RetryAfter } from '../../openapi.js'
 import { ExpiresIn } from '../../safe-integer.js'
 
@@ -93,17 +93,23 @@ export function fileResponse(file: FileRecord, files: FilesService) {
   }
 }
 
-/** A listed file as the API shows it; its timestamps are the API's text already. */
-export function listedFileResponse(file: ListedFile, url: string) {
-  return {
-    id: file.id,
-    name: file.name,
-    size: file.size,
-    content_type: file.content_type,
-    sha256: file.sha256 ?? '',
-    created_at: file.created_at,
-    updated_at: file.updated_at,
-    expires_at: file.expires_at,
-    url,
-  }
+const quoted = (url: string) => `"${url}"`
+
+/**
+ * The body of a list page (ListResponse): its files' JSON objects, as the database wrote them
+ * up to their URLs (ListedPage), each completed with its signed URL. The same text as
+ * JSON.stringify of the objects, without building them; joined once, into one flat string,
+ * rather than concatenated piece by piece into a tree that encoding it must flatten first.
+ */
+export function listResponseJson(page: FilePage, urls: readonly string[]): string {
+  // The URLs differ in ids, expiries and tags, which never need escaping: only the base URL
+  // they share could, so the first one tells for all.
+  const first = urls[0] ?? ''
+  const quote = JSON.stringify(first) === quoted(first) ? quoted : JSON.stringify
+  const parts = ['{"items":[']
+  page.items.forEach((file, i) => {
+    parts.push(i === 0 ? file : `,${file}`, quote(urls[i]!), '}')
+  })
+  parts.push('],"next_cursor":', JSON.stringify(page.nextCursor), '}')
+  return parts.join('')
 }
