@@ -99,18 +99,6 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   registerAuthenticate(app, services.accessTokens, services.sessionGuard)
   app.addHook('onClose', async () => services.sessionGuard.close())
   await registerOpenApi(app, config)
-  await app.register(multipart, {
-    limits: {
-      fileSize: config.maxUploadBytes,
-      files: config.maxPartsPerUpload,
-      fields: 10,
-      parts: config.maxPartsPerUpload + 10,
-      fieldNameSize: 100,
-      fieldSize: 1024,
-      headerPairs: MAX_PART_HEADER_LINES,
-    },
-  })
-  await app.register(websocket, { options: { maxPayload: 4096 }, preClose: closeSocketsGoingAway })
 
   const redis = deps.redis
   health(app, [
@@ -135,16 +123,31 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   deleteSession(app, services.account)
   changePassword(app, services.account, config.authRateLimitPerMinute)
   deleteAccount(app, services.account, config.authRateLimitPerMinute)
-  uploadFiles(
-    app,
-    { files, keys: services.idempotency },
-    {
-      maxFileBytes: config.maxUploadBytes,
-      maxRequestBytes: config.maxRequestBytes,
-      idleTimeoutSeconds: config.uploadIdleTimeoutSeconds,
-      metrics: services.metrics,
-    },
-  )
+  // Multipart and WebSockets each in a scope of their own: their hooks run on every request
+  // of the scope they are registered in, and only these routes need them.
+  await app.register(async (scope: App) => {
+    await scope.register(multipart, {
+      limits: {
+        fileSize: config.maxUploadBytes,
+        files: config.maxPartsPerUpload,
+        fields: 10,
+        parts: config.maxPartsPerUpload + 10,
+        fieldNameSize: 100,
+        fieldSize: 1024,
+        headerPairs: MAX_PART_HEADER_LINES,
+      },
+    })
+    uploadFiles(
+      scope,
+      { files, keys: services.idempotency },
+      {
+        maxFileBytes: config.maxUploadBytes,
+        maxRequestBytes: config.maxRequestBytes,
+        idleTimeoutSeconds: config.uploadIdleTimeoutSeconds,
+        metrics: services.metrics,
+      },
+    )
+  })
   // tus at /uploads, in a scope of its own: its body parser and headers stay there.
   await app.register(async (tus: App) => {
     registerTusProtocol(tus)
@@ -167,11 +170,19 @@ export async function buildApp(config: Config, deps: AppDeps): Promise<App> {
   downloadShare(app, shares, files)
   getShareInfo(app, shares)
   createSocketTicket(app, services.tickets)
-  notificationsSocket(app, {
-    tickets: services.tickets,
-    events: services.events,
-    allowedOrigins: config.allowedOrigins,
-    connections: services.metrics.sockets,
+  await app.register(async (scope: App) => {
+    await scope.register(websocket, {
+      options: { maxPayload: 4096 },
+      preClose: closeSocketsGoingAway,
+    })
+    notificationsSocket(scope, {
+      tickets: services.tickets,
+      events: services.events,
+      allowedOrigins: config.allowedOrigins,
+      connections: services.metrics.sockets,
+    })
+    // main's shutdown terminates the sockets left after the grace period.
+    app.decorate('websocketServer', scope.websocketServer)
   })
   return app
 }
