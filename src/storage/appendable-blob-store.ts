@@ -7,7 +7,11 @@ import type { Readable } from 'node:stream'
  */
 export interface AppendHandle {
   key: string
-  /** Plaintext bytes of every block but the final one, as given to beginAppend. */
+  /**
+   * Plaintext bytes of every block but the final one, as given to beginAppend. Stores keep
+   * it nowhere else, so a caller may change it (within beginAppend's rules) while it counts
+   * on no block written so far: those must all be written again.
+   */
   blockSize: number
   /** What the store needs to go on (an S3 upload id, an encrypted store's wrapped data key). */
   state: Record<string, string>

@@ -73,6 +73,10 @@ export async function writePatch(plan: PatchPlan, body: AsyncIterable<Buffer>) {
   let recorded = plan.offset
   let recordedAt = performance.now()
   let unsynced = false
+  // Blocks written are synced in the background too, one sync at a time, so the sync that
+  // records them finds little left to flush: the client waits on that one, while the disk
+  // would idle as the body arrives. A failure here is the recording sync's to report.
+  let flushing: Promise<void> | undefined
   let staleCarry = plan.carryKey
   let received = 0
   const bodyHash = checksum ? createHash(checksum.algorithm) : undefined
@@ -99,6 +103,14 @@ export async function writePatch(plan: PatchPlan, body: AsyncIterable<Buffer>) {
   }
   const writeBlock = async (final: boolean) => {
     await settle()
+    if (unsynced) {
+      flushing ??= store
+        .syncAppend(handle)
+        .catch(() => undefined)
+        .finally(() => {
+          flushing = undefined
+        })
+    }
     const index = start / blockSize
     const bytes = Readable.from([block.subarray(0, filled)])
     writing = store.appendBlock(handle, { index, length: filled, final }, bytes, {
@@ -169,5 +181,6 @@ export async function writePatch(plan: PatchPlan, body: AsyncIterable<Buffer>) {
   } finally {
     // A block still being written when the PATCH ends would race the next PATCH's write of it.
     await writing?.catch(() => undefined)
+    await flushing
   }
 }

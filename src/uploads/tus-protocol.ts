@@ -15,13 +15,25 @@ export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number]
 
 const KIB64 = 64 * 1024
 const DEFAULT_BLOCK_BYTES = 8 * 1024 * 1024
+// S3's smallest part but the last.
+const MIN_BLOCK_BYTES = 5 * 1024 * 1024
 // S3 allows 10,000 parts per multipart upload; each block is one part.
 const MAX_BLOCKS = 10_000
 
-/** 8 MiB, or the multiple of 64 KiB that keeps `maxLength` within S3's part count. */
-export function blockSizeFor(maxLength: number): number {
+/**
+ * 8 MiB, or the multiple of 64 KiB that keeps `maxLength` within S3's part count. Given the
+ * length of the PATCHes a client sends, the largest multiple of 64 KiB down to 5 MiB (or that
+ * part count) that divides it, if any: each such PATCH then ends on a block boundary and
+ * leaves no carry (50 MiB PATCHes take 6.25 MiB blocks).
+ */
+export function blockSizeFor(maxLength: number, patchLength?: number): number {
   const needed = Math.ceil(maxLength / MAX_BLOCKS / KIB64) * KIB64
-  return Math.max(DEFAULT_BLOCK_BYTES, needed)
+  const largest = Math.max(DEFAULT_BLOCK_BYTES, needed)
+  if (patchLength === undefined) return largest
+  for (let size = largest; size >= Math.max(MIN_BLOCK_BYTES, needed); size -= KIB64) {
+    if (patchLength % size === 0) return size
+  }
+  return largest
 }
 
 /** Upload-Metadata: comma-separated `key base64value` pairs (the value may be absent). */

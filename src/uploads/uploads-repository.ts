@@ -195,6 +195,18 @@ export class UploadsRepository {
     return result.numUpdatedRows === 1n
   }
 
+  /** Another append handle, only while no byte is recorded (nothing relies on the old one). */
+  async replaceHandle(id: string, holder: string, appendHandle: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('tus_uploads')
+      .set({ append_handle: appendHandle })
+      .where('id', '=', id)
+      .where('holder', '=', holder)
+      .where('upload_offset', '=', 0)
+      .executeTakeFirst()
+    return result.numUpdatedRows === 1n
+  }
+
   /** A deferred length, once the client knows it; set only once. */
   async setLength(id: string, holder: string, length: number): Promise<boolean> {
     const result = await this.db

@@ -193,6 +193,7 @@ export class UploadsService {
         await this.deps.finisher.complete(upload, hashes.resume(id, upload.upload_offset))
         return this.stateOf({ ...upload, completed_at: new Date() })
       }
+      upload = await this.fitBlocks(upload, keeper, body)
       const hash = hashes.resume(id, upload.upload_offset)
       const outcome = await writePatch(
         {
@@ -290,6 +291,28 @@ export class UploadsService {
       throw new UploadInterruptedError()
     }
     return { ...upload, upload_length: length }
+  }
+
+  /**
+   * Before the first byte is recorded, the block size may still change (no store keeps it
+   * but in the handle, and any block written so far lies past the offset, to be written
+   * again): to one that cuts this PATCH into whole blocks. Clients send every PATCH but the
+   * last of one length, so none then leaves a carry, a blob put and read back by the next.
+   */
+  private async fitBlocks(upload: TusUpload, keeper: LeaseKeeper, body: IncomingMessage) {
+    const patchLength = Number(body.headers['content-length'])
+    const length = upload.upload_length
+    // A PATCH to the end leaves no carry whatever the block size.
+    const toTheEnd = length !== null && patchLength >= length
+    if (upload.upload_offset !== 0 || !(patchLength > 0) || toTheEnd) return upload
+    const handle = parseHandle(upload)
+    const blockSize = blockSizeFor(length ?? this.deps.maxUploadBytes, patchLength)
+    if (blockSize === handle.blockSize) return upload
+    const appendHandle = JSON.stringify({ ...handle, blockSize })
+    if (!(await this.deps.uploads.replaceHandle(upload.id, keeper.holder, appendHandle))) {
+      throw new UploadInterruptedError()
+    }
+    return { ...upload, append_handle: appendHandle }
   }
 
   private async advance(

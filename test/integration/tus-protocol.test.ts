@@ -20,8 +20,14 @@ import {
 
 const MiB = 1024 * 1024
 const MAX_UPLOAD = 48 * MiB
-type Driver = 'memory' | 'local' | 's3'
-const DRIVERS = (process.env.TUS_DRIVERS?.split(',') ?? ['memory', 'local', 's3']) as Driver[]
+// encrypted: the local driver with ENCRYPTION_KEY.
+type Driver = 'memory' | 'local' | 's3' | 'encrypted'
+const DRIVERS = (process.env.TUS_DRIVERS?.split(',') ?? [
+  'memory',
+  'local',
+  's3',
+  'encrypted',
+]) as Driver[]
 
 describe.each(DRIVERS)('tus protocol on the %s driver', (driver) => {
   let t: TestApp
@@ -35,7 +41,13 @@ describe.each(DRIVERS)('tus protocol on the %s driver', (driver) => {
   beforeAll(async () => {
     s3 = driver === 's3' ? await startS3Server() : undefined
     t = await buildTestApp(
-      { ...(s3?.env ?? {}), MAX_UPLOAD_BYTES: String(MAX_UPLOAD) },
+      {
+        ...(s3?.env ?? {}),
+        ...(driver === 'encrypted'
+          ? { ENCRYPTION_KEY: `k1:${randomBytes(32).toString('base64')}` }
+          : {}),
+        MAX_UPLOAD_BYTES: String(MAX_UPLOAD),
+      },
       {
         store: (store: BlobStore) =>
           withFaults(driver === 'memory' ? new MemoryBlobStore() : store, {
@@ -142,6 +154,26 @@ describe.each(DRIVERS)('tus protocol on the %s driver', (driver) => {
     expect(await storedKeys()).toEqual([row.storage_key])
     expect(await partialKeys()).not.toContain(row.storage_key)
     await t.app.inject({ method: 'DELETE', url: `/files/${file.id}`, headers: user.auth })
+  })
+
+  it('leaves no carry between PATCHes of one size that whole blocks can fill', async () => {
+    // 10 MiB is not a whole number of the usual 8 MiB blocks, but is of 5 MiB ones.
+    const step = 10 * MiB
+    const data = randomBytes(3 * step + 5 * MiB + 7)
+    const id = await createTusUpload(t.app, user, { 'upload-length': String(data.length) })
+    for (let at = 0; at < data.length; at += step) {
+      const res = await patchTus(t.app, user, id, at, data.subarray(at, at + step))
+      expect(res.statusCode, res.body).toBe(204)
+      if (at + step < data.length) expect((await keyOf(id)).carry_key).toBeNull()
+    }
+    const [file] = await db()
+      .selectFrom('files')
+      .selectAll()
+      .where('sha256', '=', sha256(data))
+      .execute()
+    expect(file?.size).toBe(data.length)
+    expect((await download(file!.id)).rawPayload.equals(data)).toBe(true)
+    await t.app.inject({ method: 'DELETE', url: `/files/${file!.id}`, headers: user.auth })
   })
 
   it('answers an offset that is not the upload’s with 409 and keeps the upload as it was', async () => {
