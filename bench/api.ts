@@ -1,7 +1,7 @@
 /**
  * GET /files under wrk, on a fresh process and again in the same process after a mixed load,
  * each run beside a bare Fastify route answering the same bytes (bench/baseline-json-server.ts),
- * alternated. Satchel runs as `npm start` does (node flags from package.json, tsx), on
+ * alternated. Satchel runs as `npm start` does (the build, node flags from package.json), on
  * PostgreSQL and local storage, encryption off, LOG_LEVEL=warn, rate limits counted but
  * never reached. wrk runs outside the servers on the same 2 cores; each run charges the
  * server's CPU time (/proc/PID/stat) to its requests.

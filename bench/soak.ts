@@ -567,7 +567,7 @@ async function main() {
       'delete, login, register)',
   )
   console.log(
-    'satchel: child process as `npm start` (tsx), PostgreSQL, local storage, LOG_LEVEL=warn, ' +
+    'satchel: child process as `npm start` (the build), PostgreSQL, local storage, LOG_LEVEL=warn, ' +
       `encryption off, SWEEP_INTERVAL_SECONDS=${SWEEP_INTERVAL_SECONDS}, rate limits raised ` +
       '(RATE_LIMIT_PER_MINUTE=100000, AUTH_RATE_LIMIT_PER_MINUTE=10000)',
   )

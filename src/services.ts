@@ -75,12 +75,7 @@ export function buildServices(config: Config & { jwtSecret: string }, deps: AppD
   const sharedCache = deps.redis
     ? new RedisCache(deps.redis, config.redisPrefix)
     : new MemoryCache()
-  const countRead = (cache: string) => {
-    // Label sets made once: a cached list read counts one on every request.
-    const hit = { cache, result: 'hit' }
-    const miss = { cache, result: 'miss' }
-    return (found: boolean) => metrics.cacheReads.inc(found ? hit : miss)
-  }
+  const countRead = (cache: 'file' | 'list') => (found: boolean) => metrics.cacheRead(cache, found)
   // The in-process cache cannot stall, so its calls need no timer.
   const guarded = new GuardedCache({ cache: sharedCache, logger, timeoutMs: deps.redis ? 150 : 0 })
   // Changes made while Redis was unreachable must retire stale entries before others read them.

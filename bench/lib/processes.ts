@@ -212,7 +212,7 @@ export interface SatchelProcess {
 }
 
 /**
- * Satchel as `npm start` runs it, on a fresh PostgreSQL database (TEST_PG_URL, as the tests)
+ * Satchel as `npm start` runs it (the build, made once per bench run), on a fresh PostgreSQL database (TEST_PG_URL, as the tests)
  * and a temporary DATA_DIR, listening on 127.0.0.1; `env` adds to or overrides the defaults.
  * The database is dropped and the directory removed by `cleanups`. With `sharing`, another
  * instance of that one instead: same database, DATA_DIR and secret, so its users and tokens
@@ -236,6 +236,7 @@ export async function startSatchel(
     dataDir = created
   }
   const jwtSecret = sharing?.jwtSecret ?? randomBytes(48).toString('base64')
+  await buildOnce()
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   // Not startServer(): it waits for the info-level "satchel ready" line, which LOG_LEVEL=warn
@@ -253,6 +254,7 @@ export async function startSatchel(
       ...env,
     },
     nodeFlags,
+    { built: true },
   )
   cleanups.push(() => stopChild(child).then(() => exited))
   const deadline = Date.now() + STARTUP_TIMEOUT_MS
@@ -268,6 +270,18 @@ export async function startSatchel(
     await sleep(100)
   }
   return { url, pid: child.pid!, child, dataDir, databaseUrl, jwtSecret, output }
+}
+
+let built: Promise<void> | undefined
+
+/** `npm run build`, once per bench process: the benches measure the build, as users run it. */
+function buildOnce(): Promise<void> {
+  built ??= new Promise((resolve, reject) => {
+    const child = spawn('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' })
+    child.on('error', reject)
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`build exited ${code}`))))
+  })
+  return built
 }
 
 /** A whole number ≥ `min` from the environment, or `fallback` when unset. */

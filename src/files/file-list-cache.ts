@@ -42,10 +42,31 @@ export class FileListCache {
     private readonly onRead?: (hit: boolean) => void,
   ) {}
 
-  async page(ownerId: string, query: ListQuery, load: () => Promise<FilePage>): Promise<FilePage> {
-    const version = await this.version(ownerId)
-    if (version === undefined) return load()
-    const key = `${ownerId}/${version}/${JSON.stringify(query)}`
+  /** The page, at once when this process holds it and can tell its version at once. */
+  page(
+    ownerId: string,
+    query: ListQuery,
+    load: () => Promise<FilePage>,
+  ): FilePage | Promise<FilePage> {
+    const version = this.versions.getSoon<string>(versionKey(ownerId))
+    if (version instanceof Promise) {
+      return version.then((known) => this.pageAt(ownerId, known, query, load))
+    }
+    return this.pageAt(ownerId, version, query, load)
+  }
+
+  private pageAt(
+    ownerId: string,
+    known: string | undefined,
+    query: ListQuery,
+    load: () => Promise<FilePage>,
+  ): FilePage | Promise<FilePage> {
+    if (known === undefined) {
+      return this.newVersion(ownerId).then((version) =>
+        version === undefined ? load() : this.pageAt(ownerId, version, query, load),
+      )
+    }
+    const key = `${ownerId}/${known}/${JSON.stringify(query)}`
     const changed = this.lastChange(ownerId)
     const stored = this.pages.get(key)
     if (stored && stored.expiresAt > Date.now() && stored.loadedAt > changed) {
@@ -83,10 +104,9 @@ export class FileListCache {
     return this.changedAt.get(ownerId) ?? 0
   }
 
-  private async version(ownerId: string): Promise<string | undefined> {
+  /** A version for a list that has none; undefined when the shared cache cannot be used. */
+  private async newVersion(ownerId: string): Promise<string | undefined> {
     const key = versionKey(ownerId)
-    const current = await this.versions.get<string>(key)
-    if (current !== undefined) return current
     const fresh = randomUUID()
     // Another instance may have created one first; theirs is the version then.
     if (await this.versions.add(key, fresh, VERSION_TTL_SECONDS)) return fresh
@@ -95,3 +115,4 @@ export class FileListCache {
 }
 
 const versionKey = (ownerId: string) => `files-list-version:${ownerId}`
+

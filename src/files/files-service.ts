@@ -137,7 +137,7 @@ export class FilesService {
     return file
   }
 
-  list(ownerId: string, query: ListQuery): Promise<FilePage> {
+  list(ownerId: string, query: ListQuery): FilePage | Promise<FilePage> {
     return this.deps.lists.page(ownerId, query, () => this.search(ownerId, query))
   }
 

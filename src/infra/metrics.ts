@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import { RequestMetrics } from './request-metrics.js'
 
 /**
  * The Prometheus instruments of one app. A registry per app (not prom-client's global one)
@@ -6,19 +7,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
  */
 export class Metrics {
   readonly registry = new Registry()
-  readonly requests = new Counter({
-    name: 'satchel_http_requests_total',
-    help: 'HTTP requests by method, route and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    registers: [this.registry],
-  })
-  readonly requestDuration = new Histogram({
-    name: 'satchel_http_request_duration_seconds',
-    help: 'HTTP request latency by method, route and status',
-    labelNames: ['method', 'route', 'status'] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60],
-    registers: [this.registry],
-  })
+  private readonly requests = new RequestMetrics(this.registry)
   readonly uploadBytes = new Counter({
     name: 'satchel_upload_bytes_total',
     help: 'Bytes stored by successful uploads',
@@ -31,12 +20,9 @@ export class Metrics {
     buckets: [0.05, 0.25, 1, 5, 30, 120, 600],
     registers: [this.registry],
   })
-  readonly cacheReads = new Counter({
-    name: 'satchel_cache_reads_total',
-    help: 'Cache reads by cache (file metadata, list pages) and result',
-    labelNames: ['cache', 'result'] as const,
-    registers: [this.registry],
-  })
+  // Reads of the file and list caches, counted here and handed to the registry when scraped:
+  // a cached list read counts one on every request.
+  private readonly reads = { file: { hit: 0, miss: 0 }, list: { hit: 0, miss: 0 } }
   readonly rateLimited = new Counter({
     name: 'satchel_rate_limited_total',
     help: 'Requests refused by a rate limit',
@@ -48,27 +34,34 @@ export class Metrics {
     registers: [this.registry],
   })
 
-  // The label set of each method, route and status seen, built once rather than per request.
-  private readonly requestLabels = new Map<
-    string,
-    { method: string; route: string; status: number }
-  >()
-
   constructor() {
     // Includes nodejs_eventloop_lag_seconds, heap and handle counts.
     collectDefaultMetrics({ register: this.registry })
+    const reads = this.reads
+    new Counter({
+      name: 'satchel_cache_reads_total',
+      help: 'Cache reads by cache (file metadata, list pages) and result',
+      labelNames: ['cache', 'result'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset()
+        for (const [cache, { hit, miss }] of Object.entries(reads)) {
+          this.inc({ cache, result: 'hit' }, hit)
+          this.inc({ cache, result: 'miss' }, miss)
+        }
+      },
+    })
   }
 
   /** Counts a finished request and observes its duration (`elapsedMs`). */
   observeRequest(method: string, route: string | undefined, status: number, elapsedMs: number) {
-    const key = `${method} ${status} ${route}`
-    let labels = this.requestLabels.get(key)
-    if (labels === undefined) {
-      labels = { method, route: route ?? 'unmatched', status }
-      this.requestLabels.set(key, labels)
-    }
-    this.requests.inc(labels)
-    this.requestDuration.observe(labels, elapsedMs / 1000)
+    this.requests.observe(method, route, status, elapsedMs)
+  }
+
+  /** Counts a read of the file metadata or list page cache. */
+  cacheRead(cache: 'file' | 'list', found: boolean) {
+    if (found) this.reads[cache].hit++
+    else this.reads[cache].miss++
   }
 
   /** A counter whose value is read from elsewhere when scraped (the sweeper's totals). */

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname
+const BUILT_MAIN = new URL('../../dist/main.js', import.meta.url).pathname
 
 /** The node flags of package.json's start script: `exec node <flags> dist/main.js`. */
 function startScriptNodeFlags(): string[] {
@@ -36,9 +37,16 @@ export async function freePort(): Promise<number> {
 /**
  * Runs `src/main.ts` as `npm start` runs the build of it (same node flags, then `nodeFlags`:
  * Node 20 refuses some, such as --cpu-prof, in NODE_OPTIONS), with the given environment.
+ * With `built`, runs that build itself (`dist/main.js`, which `npm run build` writes), as
+ * `npm start` and the image do: benchmarks measure what users run, not tsx's loader.
  */
-export function runMain(env: Record<string, string>, nodeFlags: readonly string[] = []) {
-  const flags = [...startScriptNodeFlags(), ...nodeFlags, '--import', 'tsx', MAIN]
+export function runMain(
+  env: Record<string, string>,
+  nodeFlags: readonly string[] = [],
+  { built = false }: { built?: boolean } = {},
+) {
+  const entry = built ? [BUILT_MAIN] : ['--import', 'tsx', MAIN]
+  const flags = [...startScriptNodeFlags(), ...nodeFlags, ...entry]
   const child = spawn(process.execPath, flags, {
     env: {
       PATH: process.env.PATH,

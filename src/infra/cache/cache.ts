@@ -16,6 +16,8 @@ export type Lookup<T> = { hit: true; value: T } | { hit: false; stamp: string }
 export interface Cache {
   /** The value, or undefined when absent, past its TTL or from an earlier epoch. */
   get<T>(key: string): Promise<T | undefined>
+  /** get(), answered at once: only a cache in this process has it. */
+  getNow?<T>(key: string): T | undefined
   /**
    * Stores a JSON-serialisable value, replacing any other, for `ttlSeconds` (a whole number,
    * at least 1). Undefined is not a value: a cache hit must mean something was found.

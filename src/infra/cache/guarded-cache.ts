@@ -40,6 +40,15 @@ export class GuardedCache {
     return (await this.attempt('get', () => this.cache.get<T>(key)))?.answer
   }
 
+  /**
+   * get(), answered at once when it can be: by a cache in this process that is usable now,
+   * as it is on every read but those that follow a failed write.
+   */
+  getSoon<T>(key: string): T | undefined | Promise<T | undefined> {
+    if (this.cache.getNow && this.usable() === true) return this.cache.getNow<T>(key)
+    return this.get<T>(key)
+  }
+
   /** Undefined when the cache cannot be used: then nothing may be written back either. */
   async lookup<T>(key: string): Promise<Lookup<T> | undefined> {
     if (!(await this.usable())) return undefined

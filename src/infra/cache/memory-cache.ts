@@ -28,6 +28,10 @@ export class MemoryCache implements Cache {
   }
 
   async get<T>(key: string): Promise<T | undefined> {
+    return this.getNow(key)
+  }
+
+  getNow<T>(key: string): T | undefined {
     const entry = this.live(key)
     return entry && 'json' in entry ? (JSON.parse(entry.json) as T) : undefined
   }
