@@ -3,17 +3,33 @@ import type { GuardedCache } from '../infra/cache/guarded-cache.js'
 import { LruMap } from '../infra/lru-map.js'
 import type { FilePage, ListQuery } from './files-service.js'
 
-const MAX_PAGES = 1_000
-// Bounds the memory the pages can take: 1,000 pages of up to 100 rows.
+// Bounds the memory the pages can take: 100 users' 10 pages of up to 100 rows.
+const MAX_OWNERS = 100
+const MAX_PAGES_PER_OWNER = 10
 const MAX_ITEMS_PER_PAGE = 100
 // A version only has to outlive the pages stored under it.
 const VERSION_TTL_SECONDS = 24 * 3600
 
 interface StoredPage {
   page: FilePage
+  /** The list version read before its load. */
+  version: string
   /** The tick when its load began (see `ticks`). */
   loadedAt: number
   expiresAt: number
+}
+
+/**
+ * One user's pages, by the JSON of their query. A request finds them through the user's id
+ * (the same string every request, whose hash V8 keeps) and then a short key: one long key
+ * built per request, owner, version and query, cost more than the rest of the lookup.
+ */
+interface OwnerPages {
+  pages: Map<string, StoredPage>
+  /** The key of the user's list version in the shared cache, made once. */
+  versionKey: string
+  /** The tick of this process's last change to the user's files. */
+  changedAt: number
 }
 
 /**
@@ -28,11 +44,10 @@ interface StoredPage {
  * the page objects: treat them as read-only.
  */
 export class FileListCache {
-  private readonly pages = new LruMap<string, StoredPage>(MAX_PAGES)
+  // With each user's last change here, which guards this process's pages even while the
+  // shared cache cannot take a new version: a user forgotten loses that guard, and pages.
+  private readonly owners = new LruMap<string, OwnerPages>(MAX_OWNERS)
   private readonly flights = new Map<string, { promise: Promise<FilePage>; loadedAt: number }>()
-  // The tick of this process's last change to each user's files: guards its own pages even
-  // while the shared cache cannot take a new version. Losing an entry only costs that guard.
-  private readonly changedAt = new LruMap<string, number>(10_000)
   // Orders changes and loads exactly; a clock could give both the same millisecond.
   private ticks = 0
 
@@ -48,71 +63,92 @@ export class FileListCache {
     query: ListQuery,
     load: () => Promise<FilePage>,
   ): FilePage | Promise<FilePage> {
-    const version = this.versions.getSoon<string>(versionKey(ownerId))
+    const owner = this.owner(ownerId)
+    const version = this.versions.getSoon<string>(owner.versionKey)
     if (version instanceof Promise) {
-      return version.then((known) => this.pageAt(ownerId, known, query, load))
+      return version.then((known) => this.pageAt(ownerId, owner, known, query, load))
     }
-    return this.pageAt(ownerId, version, query, load)
+    return this.pageAt(ownerId, owner, version, query, load)
   }
 
   private pageAt(
     ownerId: string,
+    owner: OwnerPages,
     known: string | undefined,
     query: ListQuery,
     load: () => Promise<FilePage>,
   ): FilePage | Promise<FilePage> {
     if (known === undefined) {
-      return this.newVersion(ownerId).then((version) =>
-        version === undefined ? load() : this.pageAt(ownerId, version, query, load),
+      return this.newVersion(owner).then((version) =>
+        version === undefined ? load() : this.pageAt(ownerId, owner, version, query, load),
       )
     }
-    const key = `${ownerId}/${known}/${JSON.stringify(query)}`
-    const changed = this.lastChange(ownerId)
-    const stored = this.pages.get(key)
-    if (stored && stored.expiresAt > Date.now() && stored.loadedAt > changed) {
+    const queryKey = JSON.stringify(query)
+    const stored = owner.pages.get(queryKey)
+    if (
+      stored &&
+      stored.version === known &&
+      stored.expiresAt > Date.now() &&
+      stored.loadedAt > owner.changedAt
+    ) {
       this.onRead?.(true)
       return stored.page
     }
     this.onRead?.(false)
-    const current = this.flights.get(key)
-    if (current && current.loadedAt > changed) return current.promise
+    const flightKey = `${ownerId}/${known}/${queryKey}`
+    const current = this.flights.get(flightKey)
+    if (current && current.loadedAt > owner.changedAt) return current.promise
     const loadedAt = ++this.ticks
-    const flight = { promise: this.load(key, loadedAt, load), loadedAt }
-    this.flights.set(key, flight)
+    const flight = {
+      promise: this.load(owner, queryKey, { version: known, loadedAt }, load),
+      loadedAt,
+    }
+    this.flights.set(flightKey, flight)
     return flight.promise.finally(() => {
-      if (this.flights.get(key) === flight) this.flights.delete(key)
+      if (this.flights.get(flightKey) === flight) this.flights.delete(flightKey)
     })
   }
 
   /** Call after committing any change to what the user's list shows. Never rejects. */
   async invalidate(ownerId: string): Promise<void> {
-    this.changedAt.set(ownerId, ++this.ticks)
-    await this.versions.set(versionKey(ownerId), randomUUID(), VERSION_TTL_SECONDS)
+    const owner = this.owner(ownerId)
+    owner.changedAt = ++this.ticks
+    await this.versions.set(owner.versionKey, randomUUID(), VERSION_TTL_SECONDS)
   }
 
-  private async load(key: string, loadedAt: number, load: () => Promise<FilePage>) {
+  private owner(ownerId: string): OwnerPages {
+    let owner = this.owners.get(ownerId)
+    if (owner === undefined) {
+      owner = { pages: new Map(), versionKey: `files-list-version:${ownerId}`, changedAt: 0 }
+      this.owners.set(ownerId, owner)
+    }
+    return owner
+  }
+
+  private async load(
+    owner: OwnerPages,
+    queryKey: string,
+    { version, loadedAt }: { version: string; loadedAt: number },
+    load: () => Promise<FilePage>,
+  ) {
     const startedAt = Date.now()
     const page = await load()
     if (page.items.length <= MAX_ITEMS_PER_PAGE) {
       const expiresAt = Math.min(startedAt + this.ttlSeconds * 1000, page.firstExpiry ?? Infinity)
-      this.pages.set(key, { page, loadedAt, expiresAt })
+      const { pages } = owner
+      pages.delete(queryKey)
+      // The page stored longest ago goes first.
+      if (pages.size >= MAX_PAGES_PER_OWNER) pages.delete(pages.keys().next().value!)
+      pages.set(queryKey, { page, version, loadedAt, expiresAt })
     }
     return page
   }
 
-  private lastChange(ownerId: string): number {
-    return this.changedAt.get(ownerId) ?? 0
-  }
-
   /** A version for a list that has none; undefined when the shared cache cannot be used. */
-  private async newVersion(ownerId: string): Promise<string | undefined> {
-    const key = versionKey(ownerId)
+  private async newVersion({ versionKey }: OwnerPages): Promise<string | undefined> {
     const fresh = randomUUID()
     // Another instance may have created one first; theirs is the version then.
-    if (await this.versions.add(key, fresh, VERSION_TTL_SECONDS)) return fresh
-    return this.versions.get<string>(key)
+    if (await this.versions.add(versionKey, fresh, VERSION_TTL_SECONDS)) return fresh
+    return this.versions.get<string>(versionKey)
   }
 }
-
-const versionKey = (ownerId: string) => `files-list-version:${ownerId}`
-
