@@ -37,11 +37,19 @@ export const ListResponse = Type.Object({
   next_cursor: Type.Union([Type.String(), Type.Null()]),
 })
 
+const JSON_TYPE = 'application/json; charset=utf-8'
+
+interface RenderedPage {
+  urlExpiry: number
+  json: string
+  bytes?: Buffer
+}
+
 /** GET /files lists and searches; GET /search is the same endpoint under the name people look for. */
 export function listFiles(app: App, files: FilesService) {
   // The service hands out the same page object while its cache holds the page, and its
   // signed URLs stay the same until their expiry moves; the JSON is rendered once for both.
-  const rendered = new WeakMap<FilePage, { urlExpiry: number; json: Buffer }>()
+  const rendered = new WeakMap<FilePage, RenderedPage>()
   for (const url of ['/files', '/search']) {
     app.get(
       url,
@@ -64,13 +72,15 @@ export function listFiles(app: App, files: FilesService) {
         const urlExpiry = files.contentUrlExpiry()
         let body = rendered.get(page)
         if (body === undefined || body.urlExpiry !== urlExpiry) {
-          const json = listResponseJson(page, files.contentUrls(page))
-          // Bytes, so the text is not encoded again for every response that sends it.
-          body = { urlExpiry, json: Buffer.from(json) }
+          body = { urlExpiry, json: listResponseJson(page, files.contentUrls(page)) }
           rendered.set(page, body)
+          // Most pages are sent once: as text (JSON already, which Fastify sends as it is),
+          // encoded straight into the socket's write rather than into a buffer first.
+          return reply.type(JSON_TYPE).send(body.json as never)
         }
-        // A body of bytes goes out as it is, not serialized again.
-        return reply.type('application/json; charset=utf-8').send(body.json as never)
+        // A page sent again goes out as bytes, encoded once for every later response.
+        body.bytes ??= Buffer.from(body.json)
+        return reply.type(JSON_TYPE).send(body.bytes as never)
       },
     )
   }
