@@ -29,7 +29,8 @@
  * per phase, BENCH_LIST_FILES (110000) seeded files of the listing user, BENCH_MISS_PAGES
  * (2000) distinct pages, BENCH_MIXED_SECONDS (45), BENCH_AGED=0 to stop after the fresh
  * phase, BENCH_NODE_FLAGS for the measured Satchel's node command line (e.g. `--cpu-prof
- * --cpu-prof-dir=/tmp/prof`; the profile is written when the bench stops it). Needs wrk (`apt-get install wrk`) and PostgreSQL as the tests do (TEST_PG_URL).
+ * --cpu-prof-dir=/tmp/prof`; the profile is written when the bench stops it). Needs wrk
+ * (`apt-get install wrk`) and PostgreSQL as the tests do (TEST_PG_URL).
  * Exits 0 whether or not the targets are met; 1 when something failed (a refused or failed
  * request, a run that did not take the path it measures, an exception).
  */
@@ -46,6 +47,7 @@ import { type Figure, fixed, reportFigures, thousands, times } from './lib/figur
 import { newCredentials, registerAndLogin, send } from './lib/http.js'
 import { mixedLoad } from './lib/mixed-load.js'
 import {
+  BENCH_NODE_FLAGS,
   Cleanups,
   envInt,
   readCpuSeconds,
@@ -64,7 +66,6 @@ const LIST_FILES = envInt('BENCH_LIST_FILES', 110_000)
 const MISS_PAGES = envInt('BENCH_MISS_PAGES', 2000)
 const MIXED_SECONDS = envInt('BENCH_MIXED_SECONDS', 45)
 const AGED = process.env.BENCH_AGED !== '0'
-const NODE_FLAGS = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean)
 /** The seeded files' upload times span this many days before now. */
 const SPAN_DAYS = 730
 /** Walks of the user's pages at once, to gather the cursors sooner. */
@@ -376,7 +377,7 @@ async function main() {
     AUTH_RATE_LIMIT_PER_MINUTE: '100000',
     METRICS_TOKEN: BENCH_METRICS_TOKEN,
   }
-  const satchel = await startSatchel(satchelEnv, cleanups, { nodeFlags: NODE_FLAGS })
+  const satchel = await startSatchel(satchelEnv, cleanups, { nodeFlags: BENCH_NODE_FLAGS })
   const authorization = await registerAndLogin(satchel.url, newCredentials('bench-list'))
   let started = performance.now()
   await seedListUser(satchel, authorization)

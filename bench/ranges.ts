@@ -16,7 +16,8 @@
  *   npx tsx bench/ranges.ts
  *
  * To profile both Satchels: BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (see
- * startSatchel). Needs wrk (`apt-get install wrk`), curl and PostgreSQL as the tests do (TEST_PG_URL).
+ * startSatchel). Needs wrk (`apt-get install wrk`), curl and PostgreSQL as the tests do
+ * (TEST_PG_URL).
  * Exits 0 whether or not the targets are met; 1 when something failed.
  */
 import { createHash } from 'node:crypto'
@@ -32,7 +33,13 @@ import { generatedBytes } from '../test/helpers/multipart.js'
 import { curlUpload } from './lib/curl.js'
 import { type Figure, fixed, reportFigures, times } from './lib/figures.js'
 import { newCredentials, registerAndLogin, send } from './lib/http.js'
-import { Cleanups, envInt, startSatchel, startScriptServer } from './lib/processes.js'
+import {
+  BENCH_NODE_FLAGS,
+  Cleanups,
+  envInt,
+  startSatchel,
+  startScriptServer,
+} from './lib/processes.js'
 import { median, renderTable } from './lib/stats.js'
 import { requireWrk, type WrkRun, wrk } from './lib/wrk.js'
 
@@ -64,7 +71,9 @@ interface Contender {
 async function satchel(label: Label, env: Record<string, string>, path: string) {
   // Rate limits counted but never reached.
   const limits = { RATE_LIMIT_PER_MINUTE: '100000000', AUTH_RATE_LIMIT_PER_MINUTE: '100000' }
-  const { url, pid } = await startSatchel({ ...limits, ...env }, cleanups)
+  const { url, pid } = await startSatchel({ ...limits, ...env }, cleanups, {
+    nodeFlags: BENCH_NODE_FLAGS,
+  })
   const authorization = await registerAndLogin(url, newCredentials('bench-ranges'))
   const reply = await curlUpload(`${url}/upload`, path, { authorization })
   if (reply.status !== 201) throw new Error(`${label} upload: ${reply.status} ${reply.body}`)

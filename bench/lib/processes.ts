@@ -212,8 +212,9 @@ export interface SatchelProcess {
 }
 
 /**
- * Satchel as `npm start` runs it (the build, made once per bench run), on a fresh PostgreSQL database (TEST_PG_URL, as the tests)
- * and a temporary DATA_DIR, listening on 127.0.0.1; `env` adds to or overrides the defaults.
+ * Satchel as `npm start` runs it (the build, made once per bench run), on a fresh PostgreSQL
+ * database (TEST_PG_URL, as the tests) and a temporary DATA_DIR, listening on 127.0.0.1; `env`
+ * adds to or overrides the defaults.
  * The database is dropped and the directory removed by `cleanups`. With `sharing`, another
  * instance of that one instead: same database, DATA_DIR and secret, so its users and tokens
  * work on both. `nodeFlags` go to its node command line (e.g. --cpu-prof).
@@ -283,6 +284,9 @@ function buildOnce(): Promise<void> {
   })
   return built
 }
+
+/** BENCH_NODE_FLAGS, for the node command line of the Satchels a bench profiles. */
+export const BENCH_NODE_FLAGS = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean)
 
 /** A whole number ≥ `min` from the environment, or `fallback` when unset. */
 export function envInt(name: string, fallback: number, min = 1): number {

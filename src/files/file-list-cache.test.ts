@@ -68,4 +68,21 @@ describe('FileListCache', () => {
     await lists.page('a', query('0'), load)
     expect(load).toHaveBeenCalledTimes(12)
   })
+
+  it('loads a page once for requests that ask for it while it loads', async () => {
+    const lists = listCache()
+    const load = loader()
+    const pages = await Promise.all([1, 2, 3].map(() => lists.page('a', query(), load)))
+    expect(new Set(pages).size).toBe(1)
+    expect(load).toHaveBeenCalledTimes(1)
+  })
+
+  it('forgets the pages of users who listed longest ago, past about 100 users', async () => {
+    const lists = listCache()
+    const load = loader()
+    await lists.page('a', query(), load)
+    for (let i = 0; i < 100; i++) await lists.page(`other-${i}`, query(), load)
+    await lists.page('a', query(), load)
+    expect(load).toHaveBeenCalledTimes(102)
+  })
 })

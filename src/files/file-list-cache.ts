@@ -10,13 +10,21 @@ const MAX_ITEMS_PER_PAGE = 100
 // A version only has to outlive the pages stored under it.
 const VERSION_TTL_SECONDS = 24 * 3600
 
-interface StoredPage {
-  page: FilePage
-  /** The list version read before its load. */
+/** What a page's load began under. */
+interface LoadStamp {
+  /** The list version read before it. */
   version: string
-  /** The tick when its load began (see `ticks`). */
+  /** The tick when it began (see `ticks`). */
   loadedAt: number
+}
+
+interface StoredPage extends LoadStamp {
+  page: FilePage
   expiresAt: number
+}
+
+interface Flight extends LoadStamp {
+  promise: Promise<FilePage>
 }
 
 /**
@@ -26,6 +34,8 @@ interface StoredPage {
  */
 interface OwnerPages {
   pages: Map<string, StoredPage>
+  /** Loads in progress, by the JSON of their query: requests for the same page share one. */
+  flights: Map<string, Flight>
   /** The key of the user's list version in the shared cache, made once. */
   versionKey: string
   /** The tick of this process's last change to the user's files. */
@@ -47,7 +57,6 @@ export class FileListCache {
   // With each user's last change here, which guards this process's pages even while the
   // shared cache cannot take a new version: a user forgotten loses that guard, and pages.
   private readonly owners = new LruMap<string, OwnerPages>(MAX_OWNERS)
-  private readonly flights = new Map<string, { promise: Promise<FilePage>; loadedAt: number }>()
   // Orders changes and loads exactly; a clock could give both the same millisecond.
   private ticks = 0
 
@@ -66,13 +75,12 @@ export class FileListCache {
     const owner = this.owner(ownerId)
     const version = this.versions.getSoon<string>(owner.versionKey)
     if (version instanceof Promise) {
-      return version.then((known) => this.pageAt(ownerId, owner, known, query, load))
+      return version.then((known) => this.pageAt(owner, known, query, load))
     }
-    return this.pageAt(ownerId, owner, version, query, load)
+    return this.pageAt(owner, version, query, load)
   }
 
   private pageAt(
-    ownerId: string,
     owner: OwnerPages,
     known: string | undefined,
     query: ListQuery,
@@ -80,32 +88,23 @@ export class FileListCache {
   ): FilePage | Promise<FilePage> {
     if (known === undefined) {
       return this.newVersion(owner).then((version) =>
-        version === undefined ? load() : this.pageAt(ownerId, owner, version, query, load),
+        version === undefined ? load() : this.pageAt(owner, version, query, load),
       )
     }
     const queryKey = JSON.stringify(query)
     const stored = owner.pages.get(queryKey)
-    if (
-      stored &&
-      stored.version === known &&
-      stored.expiresAt > Date.now() &&
-      stored.loadedAt > owner.changedAt
-    ) {
+    if (isCurrent(stored, known, owner) && stored.expiresAt > Date.now()) {
       this.onRead?.(true)
       return stored.page
     }
     this.onRead?.(false)
-    const flightKey = `${ownerId}/${known}/${queryKey}`
-    const current = this.flights.get(flightKey)
-    if (current && current.loadedAt > owner.changedAt) return current.promise
-    const loadedAt = ++this.ticks
-    const flight = {
-      promise: this.load(owner, queryKey, { version: known, loadedAt }, load),
-      loadedAt,
-    }
-    this.flights.set(flightKey, flight)
+    const joined = owner.flights.get(queryKey)
+    if (isCurrent(joined, known, owner)) return joined.promise
+    const stamp = { version: known, loadedAt: ++this.ticks }
+    const flight = { ...stamp, promise: this.load(owner, queryKey, stamp, load) }
+    owner.flights.set(queryKey, flight)
     return flight.promise.finally(() => {
-      if (this.flights.get(flightKey) === flight) this.flights.delete(flightKey)
+      if (owner.flights.get(queryKey) === flight) owner.flights.delete(queryKey)
     })
   }
 
@@ -119,7 +118,12 @@ export class FileListCache {
   private owner(ownerId: string): OwnerPages {
     let owner = this.owners.get(ownerId)
     if (owner === undefined) {
-      owner = { pages: new Map(), versionKey: `files-list-version:${ownerId}`, changedAt: 0 }
+      owner = {
+        pages: new Map(),
+        flights: new Map(),
+        versionKey: `files-list-version:${ownerId}`,
+        changedAt: 0,
+      }
       this.owners.set(ownerId, owner)
     }
     return owner
@@ -128,7 +132,7 @@ export class FileListCache {
   private async load(
     owner: OwnerPages,
     queryKey: string,
-    { version, loadedAt }: { version: string; loadedAt: number },
+    stamp: LoadStamp,
     load: () => Promise<FilePage>,
   ) {
     const startedAt = Date.now()
@@ -139,7 +143,7 @@ export class FileListCache {
       pages.delete(queryKey)
       // The page stored longest ago goes first.
       if (pages.size >= MAX_PAGES_PER_OWNER) pages.delete(pages.keys().next().value!)
-      pages.set(queryKey, { page, version, loadedAt, expiresAt })
+      pages.set(queryKey, { ...stamp, page, expiresAt })
     }
     return page
   }
@@ -151,4 +155,13 @@ export class FileListCache {
     if (await this.versions.add(versionKey, fresh, VERSION_TTL_SECONDS)) return fresh
     return this.versions.get<string>(versionKey)
   }
+}
+
+/** Whether a load began under this version and after the owner's last change here. */
+function isCurrent(
+  stamp: LoadStamp | undefined,
+  version: string,
+  { changedAt }: OwnerPages,
+): stamp is LoadStamp {
+  return stamp?.version === version && stamp.loadedAt > changedAt
 }

@@ -74,18 +74,10 @@ export class RequestMetrics {
     type: 'counter' | 'histogram',
     samples: (series: Series) => Sample[],
   ) {
+    const about = { name, help, type, aggregator: 'sum' }
     return {
-      name,
-      help,
-      type,
-      aggregator: 'sum',
-      get: async () => ({
-        name,
-        help,
-        type,
-        aggregator: 'sum',
-        values: [...this.series.values()].flatMap(samples),
-      }),
+      ...about,
+      get: async () => ({ ...about, values: [...this.series.values()].flatMap(samples) }),
       reset: () => this.series.clear(),
     }
   }
