@@ -13,6 +13,8 @@
  *
  *   npx tsx bench/upload.ts [MiB]
  *
+ * To profile both Satchels: BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
+ *
  * Needs curl and PostgreSQL as the tests do (TEST_PG_URL). Exits 0 whether or not the
  * targets are met; non-zero only when something failed.
  */
@@ -31,6 +33,7 @@ import { curlUpload } from './lib/curl.js'
 import { type Figure, fixed, reportFigures, times } from './lib/figures.js'
 import { newCredentials, registerAndLogin, send } from './lib/http.js'
 import {
+  BENCH_NODE_FLAGS,
   Cleanups,
   envInt,
   readCpuSeconds,
@@ -131,7 +134,9 @@ async function bareServer(dir: string): Promise<Contender> {
 async function satchel(label: Label, env: Record<string, string>): Promise<Contender> {
   // Rate limits counted but never reached.
   const limits = { RATE_LIMIT_PER_MINUTE: '100000000', AUTH_RATE_LIMIT_PER_MINUTE: '100000' }
-  const { url, pid } = await startSatchel({ ...limits, ...env }, cleanups)
+  const { url, pid } = await startSatchel({ ...limits, ...env }, cleanups, {
+    nodeFlags: BENCH_NODE_FLAGS,
+  })
   const authorization = await registerAndLogin(url, newCredentials('bench-upload'))
   let lastId: string | undefined
   return {

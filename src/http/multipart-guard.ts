@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { AppError } from '../errors.js'
 import { InvalidUploadError, RequestTooLargeError } from '../files/files-errors.js'
+import { freshBuffersAllocated } from '../infra/fresh-buffers.js'
 
 /** Header lines a part may have (Content-Disposition and Content-Type among them). */
 export const MAX_PART_HEADER_LINES = 20
@@ -129,6 +130,7 @@ export function guardUploadBody(
   failed.catch(() => undefined)
   const onData = (chunk: Buffer) => {
     received += chunk.length
+    freshBuffersAllocated(chunk.length)
     try {
       if (received > maxRequestBytes) throw new RequestTooLargeError(maxRequestBytes)
       scanner?.push(chunk)

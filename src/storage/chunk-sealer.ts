@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
+import { freshBuffersAllocated } from '../infra/fresh-buffers.js'
 import type { PutResult, StoredBlob } from './blob-store.js'
 import { CHUNK_SIZE, ChunkCiphers, TAG_BYTES } from './chunk-format.js'
 
@@ -80,6 +81,7 @@ export class ChunkSealer extends Transform {
 
   #seal(plaintext: Buffer, last: boolean) {
     const cipher = this.#ciphers.cipher(this.#index, last)
+    freshBuffersAllocated(plaintext.length)
     this.#sealed.push(cipher.update(plaintext))
     cipher.final()
     this.#sealed.push(cipher.getAuthTag())

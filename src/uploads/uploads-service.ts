@@ -12,6 +12,7 @@ import {
   UploadTooLargeError,
 } from '../files/files-errors.js'
 import type { QuotaRepository } from '../files/quota-repository.js'
+import { freshBuffersAllocated } from '../infra/fresh-buffers.js'
 import type { Logger } from '../infra/logger.js'
 import type { TusConcat } from '../schema.js'
 import { newBlobKey } from '../storage/blob-key.js'
@@ -414,6 +415,7 @@ async function* watchIdle(body: IncomingMessage, ms: number): AsyncGenerator<Buf
   try {
     for await (const chunk of body) {
       clearTimeout(timer)
+      freshBuffersAllocated((chunk as Buffer).length)
       yield chunk as Buffer
       timer = setTimeout(() => body.destroy(), ms)
     }
