@@ -1,4 +1,5 @@
 import { type Static, Type } from '@fastify/type-provider-typebox'
+import type { FastifyReply } from 'fastify'
 import { parseTypeFilter, TYPE_CATEGORIES } from '../../../files/file-search.js'
 import type { FilePage, FilesService } from '../../../files/files-service.js'
 import { bearerAuth, problems } from '../../openapi.js'
@@ -67,22 +68,29 @@ export function listFiles(app: App, files: FilesService) {
           },
         },
       },
-      async (req, reply) => {
-        const page = await files.list(req.user.id, toListQuery(req.query))
-        const urlExpiry = files.contentUrlExpiry()
-        let body = rendered.get(page)
-        if (body === undefined || body.urlExpiry !== urlExpiry) {
-          body = { urlExpiry, json: listResponseJson(page, files.contentUrls(page)) }
-          rendered.set(page, body)
-          // Most pages are sent once: as text (JSON already, which Fastify sends as it is),
-          // encoded straight into the socket's write rather than into a buffer first.
-          return reply.type(JSON_TYPE).send(body.json as never)
-        }
-        // A page sent again goes out as bytes, encoded once for every later response.
-        body.bytes ??= Buffer.from(body.json)
-        return reply.type(JSON_TYPE).send(body.bytes as never)
+      (req, reply) => {
+        const page = files.list(req.user.id, toListQuery(req.query))
+        // A page this process holds is answered at once, without a promise.
+        if (!(page instanceof Promise)) return void send(reply, page)
+        // Resolving to the reply tells Fastify it is answered (its types expect a payload).
+        return page.then((loaded) => send(reply, loaded)) as Promise<never>
       },
     )
+  }
+
+  function send(reply: FastifyReply, page: FilePage): FastifyReply {
+    const urlExpiry = files.contentUrlExpiry()
+    let body = rendered.get(page)
+    if (body === undefined || body.urlExpiry !== urlExpiry) {
+      body = { urlExpiry, json: listResponseJson(page, files.contentUrls(page)) }
+      rendered.set(page, body)
+      // Most pages are sent once: as text (JSON already, which Fastify sends as it is),
+      // encoded straight into the socket's write rather than into a buffer first.
+      return reply.type(JSON_TYPE).send(body.json)
+    }
+    // A page sent again goes out as bytes, encoded once for every later response.
+    body.bytes ??= Buffer.from(body.json)
+    return reply.type(JSON_TYPE).send(body.bytes)
   }
 }
 
