@@ -3,6 +3,7 @@ import { Readable } from 'node:stream'
 import type { AppendHandle } from '../storage/appendable-blob-store.js'
 import { newBlobKey } from '../storage/blob-key.js'
 import type { BlobStore } from '../storage/blob-store.js'
+import { BlockPool } from './block-pool.js'
 import type { Checksum } from './tus-protocol.js'
 import { ChecksumMismatchError, UploadLengthExceededError } from './uploads-errors.js'
 
@@ -46,6 +47,8 @@ export interface PatchOutcome {
 const RECORD_EVERY_BYTES = 64 * 1024 * 1024
 const RECORD_EVERY_MS = 1000
 
+const blocks = new BlockPool(2)
+
 /**
  * Writes one PATCH body into the upload's append, a block at a time: at most two blocks are
  * held in memory, and a full block is written only once a byte past it arrives, so
@@ -64,7 +67,7 @@ export async function writePatch(plan: PatchPlan, body: AsyncIterable<Buffer>) {
   // on each write stalled the body). Copying costs less than what it saves: a fresh buffer
   // per block, or the body's chunks held until their block is written, outlive the young
   // generation and keep the garbage collector busy.
-  let block: Buffer = Buffer.allocUnsafe(blockSize)
+  let block: Buffer = blocks.take(blockSize)
   let spare: Buffer | undefined
   let writing: Promise<void> | undefined
   // Sticky: once a block failed, nothing at or past it may be recorded.
@@ -80,6 +83,7 @@ export async function writePatch(plan: PatchPlan, body: AsyncIterable<Buffer>) {
   let staleCarry = plan.carryKey
   let received = 0
   const bodyHash = checksum ? createHash(checksum.algorithm) : undefined
+  let succeeded = false
 
   const settle = async () => {
     const pending = writing
@@ -117,7 +121,7 @@ export async function writePatch(plan: PatchPlan, body: AsyncIterable<Buffer>) {
       signal,
       sync: false,
     })
-    ;[block, spare] = [spare ?? Buffer.allocUnsafe(blockSize), block]
+    ;[block, spare] = [spare ?? blocks.take(blockSize), block]
     unsynced = true
     start += filled
     filled = 0
@@ -156,6 +160,7 @@ export async function writePatch(plan: PatchPlan, body: AsyncIterable<Buffer>) {
     if (!failure && plan.length !== null && end === plan.length) {
       await writeBlock(true)
       if (recorded < end) await record(end, null)
+      succeeded = true
       return { offset: end, complete: true, hash: plan.hash } satisfies PatchOutcome
     }
     if (end > recorded) {
@@ -177,10 +182,18 @@ export async function writePatch(plan: PatchPlan, body: AsyncIterable<Buffer>) {
     }
     if (failure) throw failure
     const whole = recorded === plan.offset + received
+    succeeded = true
     return { offset: recorded, complete: false, hash: whole ? plan.hash : undefined }
   } finally {
     // A block still being written when the PATCH ends would race the next PATCH's write of it.
-    await writing?.catch(() => undefined)
+    await writing?.catch(() => {
+      succeeded = false
+    })
     await flushing
+    // After a failure a write may still be reading its block: those blocks are left to GC.
+    if (succeeded) {
+      blocks.give(block)
+      if (spare) blocks.give(spare)
+    }
   }
 }
