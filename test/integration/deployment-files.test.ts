@@ -91,6 +91,15 @@ describe('Dockerfile', () => {
     expect(find(runtime, 'ENTRYPOINT')).toHaveLength(0)
   })
 
+  it("tells those who run the build another way the start script's node flags", () => {
+    const start = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts
+      .start!
+    const flags = start.split(/\s+/).filter((word) => word.startsWith('--'))
+    const speedFlags = flags.filter((flag) => flag !== '--enable-source-maps').join(' ')
+    const named = `the same node flags as \`npm start\`: \`${speedFlags}\``
+    expect(read('README.md').replace(/\s+/g, ' ').includes(named), named).toBe(true)
+  })
+
   it('compiles in the build stage and installs only production dependencies at runtime', () => {
     const buildRuns = stages
       .slice(0, -1)
