@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely'
+import type { Generated, GeneratedAlways } from 'kysely'
 
 /** The tables as Kysely sees them; migrations/ is the authority, this mirrors it. */
 export interface DB {
@@ -61,6 +61,8 @@ export interface FilesTable {
   id: string
   owner_id: string
   name: string
+  /** lower(name), kept by PostgreSQL: what a name search matches (migrations/0016). */
+  name_folded: GeneratedAlways<string>
   size: Generated<number>
   content_type: Generated<string>
   claimed_content_type: string | null

@@ -5,6 +5,12 @@ import type { Logger } from './logger.js'
 const MIGRATIONS_DIR = new URL('../../migrations/', import.meta.url)
 // Any constant works; it only has to be the same for every instance of Satchel.
 const MIGRATION_LOCK_ID = 7_251_031_001
+/**
+ * A file may end with one statement that no transaction may hold (VACUUM) below this line;
+ * the instance that applied the file runs it once the file's transaction has committed. It
+ * is skipped if that instance stops in between, so it may only make things faster.
+ */
+const AFTER_COMMIT = /^-- after commit$/m
 
 /**
  * Applies the numbered SQL files in migrations/ that have not run yet, each in its own
@@ -20,7 +26,9 @@ export async function migrate(
   const files = (await readdir(dir)).filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f)).sort()
   const applied: string[] = []
   for (const file of files) {
-    const text = await readFile(new URL(file, dir), 'utf8')
+    const [text = '', afterCommit] = (await readFile(new URL(file, dir), 'utf8')).split(
+      AFTER_COMMIT,
+    )
     const ran = await db.transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`.execute(trx)
       await sql`create table if not exists schema_migrations (
@@ -34,6 +42,7 @@ export async function migrate(
       return true
     })
     if (ran) {
+      if (afterCommit !== undefined) await sql.raw(afterCommit).execute(db)
       applied.push(file)
       logger.info({ migration: file }, 'migration applied')
     }

@@ -59,6 +59,23 @@ describe('migrations', () => {
     expect(rows.rows[0]?.n).toBe(applied.length)
   })
 
+  it('run what follows "-- after commit" once the file has committed', async () => {
+    const { db } = await freshDatabase()
+    const dir = await mkdtemp(join(tmpdir(), 'satchel-migrations-'))
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    // VACUUM fails inside a transaction block.
+    await writeFile(
+      join(dir, '0001_vacuumed.sql'),
+      'create table vacuumed (id int);\n-- after commit\nvacuum vacuumed;\n',
+    )
+    expect(await migrate(db, logger, pathToFileURL(`${dir}/`))).toEqual(['0001_vacuumed.sql'])
+    const { rows } = await sql<{ vacuumed: boolean }>`
+      select last_vacuum is not null as vacuumed
+      from pg_stat_user_tables where relname = 'vacuumed'`.execute(db)
+    expect(rows[0]?.vacuumed).toBe(true)
+    expect(await migrate(db, logger, pathToFileURL(`${dir}/`))).toEqual([])
+  })
+
   it('roll back a failing migration completely and report it', async () => {
     const { db } = await freshDatabase()
     const dir = await mkdtemp(join(tmpdir(), 'satchel-migrations-'))
