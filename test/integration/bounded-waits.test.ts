@@ -185,6 +185,10 @@ function fullDisk(store: BlobStore): BlobStore {
           done(seen > 64 * 1024 ? enospc() : null, chunk)
         },
       })
+      // The store may pipe `failing` only after an await of its own, and its first 64 KiB
+      // can pass before then: the error waits in the stream's state for the store to find,
+      // rather than going unheard and out of the process as an uncaught exception.
+      failing.on('error', () => {})
       body.pipe(failing)
       body.on('error', (err) => failing.destroy(err))
       return store.put(key, failing, options)
