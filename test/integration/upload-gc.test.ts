@@ -1,17 +1,13 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateKeyRingValue } from '../../src/storage/key-ring.js'
-import { TEST_JWT_SECRET } from '../helpers/build-test-app.js'
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js'
 import { generatedBytes, httpRequest, upload } from '../helpers/multipart.js'
-import { type ServerProcess, startServer } from '../helpers/server-process.js'
+import { type OwnServer, startOwnServer } from '../helpers/own-server.js'
+import type { ServerProcess } from '../helpers/server-process.js'
 import { OCTETS, TUS, tusMetadata } from '../helpers/tus.js'
 
 const METRICS_TOKEN = 'upload-gc-test-token'
 const MiB = 1024 * 1024
-// Without the minor GCs, V8 started a full mark for every 64 MiB of body read: 8–10 here.
+// Without the minor GCs, V8 started a full mark for every 64 MiB of buffers: 8–15 here.
 const UPLOAD_BYTES = 512 * MiB
 const MAX_FULL_GCS = 2
 
@@ -22,23 +18,13 @@ describe.each([
   ['plain', {}],
   ['encrypted at rest', { ENCRYPTION_KEY: generateKeyRingValue() }],
 ])('a large upload, %s', (_, env: Record<string, string>) => {
-  let dataDir: string
-  let database: TestDatabase
+  let own: OwnServer
   let server: ServerProcess
   let token: string
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'satchel-upload-gc-'))
-    database = await createTestDatabase()
-    // startServer runs main.ts with the node flags of package.json's start script.
-    server = await startServer({
-      DATA_DIR: dataDir,
-      DATABASE_URL: database.url,
-      JWT_SECRET: TEST_JWT_SECRET,
-      METRICS_TOKEN,
-      RATE_LIMIT_PER_MINUTE: '100000000',
-      ...env,
-    })
+    own = await startOwnServer(METRICS_TOKEN, env)
+    server = own.server
     const credentials = JSON.stringify({
       email: 'gc@example.test',
       password: 'correct horse battery',
@@ -53,11 +39,7 @@ describe.each([
     token = (await post('/login')).json<{ access_token: string }>().access_token
   })
 
-  afterAll(async () => {
-    await server?.stop('SIGTERM')
-    await database?.drop()
-    await rm(dataDir, { recursive: true, force: true })
-  })
+  afterAll(() => own?.close())
 
   /** Full (mark-compact) GCs so far, from Satchel's own metrics. */
   async function fullGcs(): Promise<number> {

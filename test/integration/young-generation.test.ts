@@ -1,12 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises'
 import { Agent, request } from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { TEST_JWT_SECRET } from '../helpers/build-test-app.js'
-import { createTestDatabase, type TestDatabase } from '../helpers/databases.js'
-import { type ServerProcess, startServer } from '../helpers/server-process.js'
+import { type OwnServer, startOwnServer } from '../helpers/own-server.js'
+import type { ServerProcess } from '../helpers/server-process.js'
 
 const METRICS_TOKEN = 'young-generation-test-token'
 // Long enough for V8 to count the process as idle when the next burst's first GCs size the
@@ -15,28 +11,15 @@ const IDLE_GAP_MS = 20_000
 const BURST_MS = 3000
 const CLIENTS = 50
 
-let dataDir: string
-let database: TestDatabase
+let own: OwnServer
 let server: ServerProcess
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'satchel-young-generation-'))
-  database = await createTestDatabase()
-  // startServer runs main.ts with the node flags of package.json's start script.
-  server = await startServer({
-    DATA_DIR: dataDir,
-    DATABASE_URL: database.url,
-    JWT_SECRET: TEST_JWT_SECRET,
-    METRICS_TOKEN,
-    RATE_LIMIT_PER_MINUTE: '100000000',
-  })
+  own = await startOwnServer(METRICS_TOKEN)
+  server = own.server
 })
 
-afterAll(async () => {
-  await server?.stop('SIGTERM')
-  await database?.drop()
-  await rm(dataDir, { recursive: true, force: true })
-})
+afterAll(() => own?.close())
 
 function get(url: string, agent: Agent, headers: Record<string, string> = {}) {
   return new Promise<{ status: number; body: string }>((resolve, reject) => {
