@@ -110,9 +110,10 @@ export class PartHeaderScanner {
 
 /**
  * Watches an upload's body as it streams, beside the parser: the request's total size, and
- * each part's headers. The first violation is passed to `onViolation` (to fail the part being
- * stored), rejects `failed` (for a reader waiting on the next part) and is thrown by `check()`
- * (for a reader whose wait ended on the very chunk that broke the limit).
+ * each part's headers; and it counts the body's buffers (infra/fresh-buffers.ts). The first
+ * violation is passed to `onViolation` (to fail the part being stored), rejects `failed` (for
+ * a reader waiting on the next part) and is thrown by `check()` (for a reader whose wait
+ * ended on the very chunk that broke the limit).
  */
 export function guardUploadBody(
   body: IncomingMessage,

@@ -5,7 +5,7 @@
  * allocates almost nothing on the heap itself, so the young generation (32 MiB with the
  * start script's --min-semi-space-size) seldom fills. Instead, each 64 MiB of buffers counts
  * as external memory pressure and starts a full mark of the whole heap, ~35 MB of mostly
- * loaded code: ~22 of them per GiB uploaded, 40–50 ms each, about 1 s of CPU per GiB
+ * loaded code: ~22 of them per GiB uploaded, 35–45 ms each, about 1 s of CPU per GiB
  * (`--trace-gc`, a 1 GiB `curl -F` upload on Node 24). A minor GC every 32 MiB of such
  * buffers frees them first, for ~0.5 ms each, and no full mark starts (bench/upload.ts).
  *

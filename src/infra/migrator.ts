@@ -26,9 +26,11 @@ export async function migrate(
   const files = (await readdir(dir)).filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f)).sort()
   const applied: string[] = []
   for (const file of files) {
-    const [text = '', afterCommit] = (await readFile(new URL(file, dir), 'utf8')).split(
+    const [text = '', afterCommit, ...more] = (await readFile(new URL(file, dir), 'utf8')).split(
       AFTER_COMMIT,
     )
+    // A second part after the commit would otherwise be dropped without a word.
+    if (more.length > 0) throw new Error(`${file}: more than one "-- after commit" line`)
     const ran = await db.transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`.execute(trx)
       await sql`create table if not exists schema_migrations (

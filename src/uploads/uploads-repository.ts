@@ -1,6 +1,8 @@
-import type { Kysely, Selectable } from 'kysely'
+import type { Kysely, Selectable, UpdateQueryBuilder, UpdateResult } from 'kysely'
 import { releaseUsage } from '../files/quota-repository.js'
 import type { DB, FileStatus, TusConcat, TusUploadsTable } from '../schema.js'
+
+type HeldUpdate = UpdateQueryBuilder<DB, 'tus_uploads', 'tus_uploads', UpdateResult>
 
 /** A tus upload with what it needs of its files row. */
 export type TusUpload = Selectable<TusUploadsTable> & {
@@ -180,42 +182,43 @@ export class UploadsRepository {
 
   /** Moves the offset from `from` to `to`, only for the holder and only from where it was. */
   async advance(id: string, holder: string, step: Advance): Promise<boolean> {
-    const result = await this.db
-      .updateTable('tus_uploads')
-      .set({
-        upload_offset: step.to,
-        carry_key: step.carry?.key ?? null,
-        carry_envelope: step.carry?.envelope ?? null,
-        expires_at: step.expiresAt,
-      })
-      .where('id', '=', id)
-      .where('holder', '=', holder)
-      .where('upload_offset', '=', step.from)
-      .executeTakeFirst()
-    return result.numUpdatedRows === 1n
+    return this.updateHeld(id, holder, (update) =>
+      update
+        .set({
+          upload_offset: step.to,
+          carry_key: step.carry?.key ?? null,
+          carry_envelope: step.carry?.envelope ?? null,
+          expires_at: step.expiresAt,
+        })
+        .where('upload_offset', '=', step.from),
+    )
   }
 
   /** Another append handle, only while no byte is recorded (nothing relies on the old one). */
   async replaceHandle(id: string, holder: string, appendHandle: string): Promise<boolean> {
-    const result = await this.db
-      .updateTable('tus_uploads')
-      .set({ append_handle: appendHandle })
-      .where('id', '=', id)
-      .where('holder', '=', holder)
-      .where('upload_offset', '=', 0)
-      .executeTakeFirst()
-    return result.numUpdatedRows === 1n
+    return this.updateHeld(id, holder, (update) =>
+      update.set({ append_handle: appendHandle }).where('upload_offset', '=', 0),
+    )
   }
 
   /** A deferred length, once the client knows it; set only once. */
   async setLength(id: string, holder: string, length: number): Promise<boolean> {
-    const result = await this.db
+    return this.updateHeld(id, holder, (update) =>
+      update.set({ upload_length: length }).where('upload_length', 'is', null),
+    )
+  }
+
+  /** Applies `change` to the upload only while `holder` holds it; whether the row changed. */
+  private async updateHeld(
+    id: string,
+    holder: string,
+    change: (update: HeldUpdate) => HeldUpdate,
+  ): Promise<boolean> {
+    const held = this.db
       .updateTable('tus_uploads')
-      .set({ upload_length: length })
       .where('id', '=', id)
       .where('holder', '=', holder)
-      .where('upload_length', 'is', null)
-      .executeTakeFirst()
+    const result = await change(held).executeTakeFirst()
     return result.numUpdatedRows === 1n
   }
 

@@ -76,6 +76,22 @@ describe('migrations', () => {
     expect(await migrate(db, logger, pathToFileURL(`${dir}/`))).toEqual([])
   })
 
+  it('refuse a file with two "-- after commit" lines, applying none of it', async () => {
+    const { db } = await freshDatabase()
+    const dir = await mkdtemp(join(tmpdir(), 'satchel-migrations-'))
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    await writeFile(
+      join(dir, '0001_twice.sql'),
+      'create table twice (id int);\n-- after commit\nvacuum twice;\n-- after commit\nanalyze twice;\n',
+    )
+    await expect(migrate(db, logger, pathToFileURL(`${dir}/`))).rejects.toThrow(
+      /0001_twice\.sql: more than one "-- after commit" line/,
+    )
+    const { rows } = await sql<{ n: number }>`
+      select count(*)::int as n from pg_tables where tablename = 'twice'`.execute(db)
+    expect(rows[0]?.n).toBe(0)
+  })
+
   it('roll back a failing migration completely and report it', async () => {
     const { db } = await freshDatabase()
     const dir = await mkdtemp(join(tmpdir(), 'satchel-migrations-'))

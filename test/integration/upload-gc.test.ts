@@ -7,7 +7,7 @@ import { OCTETS, TUS, tusMetadata } from '../helpers/tus.js'
 
 const METRICS_TOKEN = 'upload-gc-test-token'
 const MiB = 1024 * 1024
-// Without the minor GCs, V8 started a full mark for every 64 MiB of buffers: 8–15 here.
+// Without the minor GCs, V8 started a full mark for every 64 MiB of buffers: 8–14 here.
 const UPLOAD_BYTES = 512 * MiB
 const MAX_FULL_GCS = 2
 
