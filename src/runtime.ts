@@ -33,6 +33,7 @@ export async function openMigratedDatabase(
   const database = await openDatabase<DB>({
     url: config.databaseUrl,
     dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
     logger,
     onQuery,
   })
