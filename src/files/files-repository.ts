@@ -125,10 +125,14 @@ export interface Page {
   after?: { value: string | number | Date; id: string }
 }
 
-/** Available and not expired at `now`: the only rows a reader may ever see. */
+/**
+ * Available and not expired at `now`: the only rows a reader may ever see. The status is
+ * written into the SQL, not passed as a value: a plan made for any values (a prepared list
+ * page's) could otherwise use none of the indexes kept for available files only.
+ */
 const visibleAt = (now: Date) => (eb: ExpressionBuilder<DB, 'files'>) =>
   eb.and([
-    eb('status', '=', 'available'),
+    eb('status', '=', sql.lit('available')),
     eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]),
   ])
 
@@ -169,11 +173,32 @@ function typeCondition(eb: ExpressionBuilder<DB, 'files'>, v: MatchValues, negat
   return negate ? eb.not(any) : any
 }
 
+/**
+ * Whether a page's query is planned once per connection (a prepared statement) rather than
+ * for every page: planning took about as long as running a 50-row page of a plain list
+ * (0.12–0.16 ms each, EXPLAIN ANALYZE). Only where the values cannot change the best plan:
+ * no name or type filter, and ranges on the sort column alone, so the (owner, sort, id)
+ * index answers every page with one range scan. A name search's best plan depends on how
+ * many names match, and a one-size-fits-all plan for it is what search must never get.
+ */
+function plannedOnce(v: MatchValues, { sort }: MatchChoices): boolean {
+  if (v.namePattern !== undefined) return false
+  if (v.typeExact !== undefined || v.typePatterns !== undefined || v.typeExacts !== undefined)
+    return false
+  const dates = v.uploadedAfter !== undefined || v.uploadedBefore !== undefined
+  const sizes = v.minSize !== undefined || v.maxSize !== undefined
+  return (!dates || sort === 'created_at') && (!sizes || sort === 'size')
+}
+
 export class FilesRepository {
   private readonly pages: QueryShapes<MatchValues, MatchChoices, PageRow>
 
   constructor(private readonly db: Kysely<DB>) {
-    this.pages = new QueryShapes(db, (values, choices) => this.searchPage(values, choices))
+    this.pages = new QueryShapes(
+      db,
+      (values, choices) => this.searchPage(values, choices),
+      plannedOnce,
+    )
   }
 
   async insertPending(file: NewFile): Promise<void> {

@@ -6,6 +6,7 @@ import {
   PostgresQueryCompiler,
 } from 'kysely'
 import { describe, expect, it } from 'vitest'
+import { PREPARED } from './db.js'
 import { QueryShapes } from './query-shapes.js'
 
 interface Tables {
@@ -38,17 +39,21 @@ type Values = {
 }
 type Choices = { order: 'asc' | 'desc' }
 
-function pageQuery() {
+function pageQuery(prepared?: (v: Values, c: Choices) => boolean) {
   const { db, ran } = recordingDb()
   let builds = 0
-  const shapes = new QueryShapes(db, (v: Values, c: Choices) => {
-    builds++
-    let query = db.selectFrom('files').select('id').where('owner_id', '=', v.ownerId)
-    if (v.since !== undefined) query = query.where('created_at', '>=', v.since)
-    if (v.minSize !== undefined) query = query.where('size', '>=', v.minSize)
-    if (v.types !== undefined) query = query.where('content_type', 'in', v.types)
-    return query.orderBy('created_at', c.order).limit(v.limit)
-  })
+  const shapes = new QueryShapes(
+    db,
+    (v: Values, c: Choices) => {
+      builds++
+      let query = db.selectFrom('files').select('id').where('owner_id', '=', v.ownerId)
+      if (v.since !== undefined) query = query.where('created_at', '>=', v.since)
+      if (v.minSize !== undefined) query = query.where('size', '>=', v.minSize)
+      if (v.types !== undefined) query = query.where('content_type', 'in', v.types)
+      return query.orderBy('created_at', c.order).limit(v.limit)
+    },
+    prepared,
+  )
   return { shapes, ran, builds: () => builds }
 }
 
@@ -98,6 +103,14 @@ describe('QueryShapes', () => {
     await shapes.execute(values({ minSize: 0 }), { order: 'desc' })
     expect(builds()).toBe(2)
     expect(ran.map((query) => query.parameters[1])).toEqual([0, 7, 0])
+  })
+
+  it('marks the shapes it is told to as prepared statements, and no others', async () => {
+    const { shapes, ran } = pageQuery((v) => v.types === undefined)
+    await shapes.execute(values({ minSize: 3 }), { order: 'desc' })
+    await shapes.execute(values({ types: ['a/b'] }), { order: 'desc' })
+    expect(ran[0]!.sql.startsWith(PREPARED)).toBe(true)
+    expect(ran[1]!.sql).not.toContain(PREPARED)
   })
 
   it('refuses a builder that computes with a value, or holds one it made itself', async () => {

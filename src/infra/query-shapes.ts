@@ -1,4 +1,5 @@
 import { type Compilable, CompiledQuery, type Kysely } from 'kysely'
+import { PREPARED } from './db.js'
 
 /** A value a shaped query takes: whether it is given, and an array's length, shape its SQL. */
 export type ShapeValue =
@@ -39,6 +40,7 @@ interface Shape {
  * to Kysely as they are (to compare, match or limit with), but computing with one throws.
  * It may branch only on the choices, on whether a value is undefined and on an array's length.
  * Falsy values ('', 0, false, null) are passed as themselves and name their own shape.
+ * The shapes `prepared` says yes to (asked as `build` is) run as prepared statements (PREPARED).
  */
 export class QueryShapes<
   V extends Record<string, ShapeValue>,
@@ -51,6 +53,7 @@ export class QueryShapes<
     // biome-ignore lint/suspicious/noExplicitAny: the query names its own tables
     private readonly db: Kysely<any>,
     private readonly build: (values: V, choices: C) => Compilable<R>,
+    private readonly prepared: (values: V, choices: C) => boolean = () => false,
   ) {}
 
   async execute(values: V, choices: C): Promise<R[]> {
@@ -75,7 +78,8 @@ export class QueryShapes<
           : new Placeholder(name)
     }
     const { sql, parameters } = this.build(placeholders as V, choices).compile()
-    return { sql, parameters: parameters.map(reader) }
+    const prepared = this.prepared(placeholders as V, choices)
+    return { sql: prepared ? PREPARED + sql : sql, parameters: parameters.map(reader) }
   }
 }
 
