@@ -157,10 +157,10 @@ type MatchValues = {
   namePattern: string | undefined
   afterValue: string | number | Date | undefined
   afterId: string | undefined
-  limit: number
 }
 
-type MatchChoices = { sort: SortKey; order: SortOrder; negateType: boolean }
+/** A page's size is written into its SQL: see plannedOnce. */
+type MatchChoices = { sort: SortKey; order: SortOrder; negateType: boolean; limit: number }
 
 const prefixPattern = (prefix: string) => `${likeLiteral(prefix)}%`
 
@@ -180,6 +180,9 @@ function typeCondition(eb: ExpressionBuilder<DB, 'files'>, v: MatchValues, negat
  * no name or type filter, and ranges on the sort column alone, so the (owner, sort, id)
  * index answers every page with one range scan. A name search's best plan depends on how
  * many names match, and a one-size-fits-all plan for it is what search must never get.
+ * PostgreSQL settles on one plan for any values only when it costs no more than those it
+ * made for the values given: with the LIMIT a value too, it guessed a tenth of the rows
+ * and kept planning every page, so the page size is written into the SQL.
  */
 function plannedOnce(v: MatchValues, { sort }: MatchChoices): boolean {
   if (v.namePattern !== undefined) return false
@@ -306,9 +309,13 @@ export class FilesRepository {
         namePattern: filters.q ? `%${likeLiteral(filters.q)}%` : undefined,
         afterValue: page.after?.value,
         afterId: page.after?.id,
+      },
+      {
+        sort: page.sort,
+        order: page.order,
+        negateType: !!type && 'negate' in type && type.negate,
         limit: page.limit,
       },
-      { sort: page.sort, order: page.order, negateType: !!type && 'negate' in type && type.negate },
     )
     return {
       files: row?.files ? row.files.split(FILE_SEPARATOR) : [],
@@ -340,7 +347,7 @@ export class FilesRepository {
   }
 
   /** The visible rows of one page of matches, in keyset order, with nothing selected yet. */
-  private matching(v: MatchValues, { sort, order, negateType }: MatchChoices) {
+  private matching(v: MatchValues, { sort, order, negateType, limit }: MatchChoices) {
     let query = this.db
       .selectFrom('files')
       .where(visibleAt(v.now))
@@ -367,7 +374,7 @@ export class FilesRepository {
       )
     }
     // Qualified: an unqualified ORDER BY would name the selected text of the same name.
-    return query.orderBy(`files.${sort}`, order).orderBy('files.id', order).limit(v.limit)
+    return query.orderBy(`files.${sort}`, order).orderBy('files.id', order).limit(sql.lit(limit))
   }
 
   update(

@@ -63,6 +63,13 @@ export async function openDatabase<DB>(options: DatabaseOptions): Promise<Databa
 export const PREPARED = '/* prepared */ '
 
 /**
+ * Named statements a connection keeps at most; texts past them run unnamed, planned each
+ * time. The server holds each one's plan for the connection's life, and the texts of
+ * prepared list pages vary with the page size a client asks for.
+ */
+const MAX_STATEMENTS = 64
+
+/**
  * A pg client whose `query(text, values)`, the form Kysely calls, runs on pg's callback path
  * under one promise of its own. Through pg's promise form, the objects of a query (its rows'
  * text above all) survived young-generation collections: in a loop of list-page queries (50
@@ -82,14 +89,15 @@ class CallbackClient extends pg.Client {
     return new Promise((resolve, reject) => {
       const done = (err: Error | null, result: pg.QueryResult) =>
         err ? reject(err) : resolve(result)
-      if (!config.startsWith(PREPARED)) return super.query(config, values, done)
-      super.query({ name: this.statementName(config), text: config, values }, done)
+      const name = config.startsWith(PREPARED) ? this.statementName(config) : undefined
+      if (name === undefined) return super.query(config, values, done)
+      super.query({ name, text: config, values }, done)
     })
   }
 
-  private statementName(text: string): string {
+  private statementName(text: string): string | undefined {
     let name = this.statements.get(text)
-    if (name === undefined) {
+    if (name === undefined && this.statements.size < MAX_STATEMENTS) {
       name = `satchel_${this.statements.size + 1}`
       this.statements.set(text, name)
     }
@@ -118,14 +126,6 @@ function postgresPool({ url, logger, poolSize }: DatabaseOptions): pg.Pool {
   // listener of the pool's attached: without this one, that would crash the process.
   pool.on('connect', (client) => {
     client.on('error', (err) => logger.warn({ err }, 'database connection lost'))
-    // The only named statements are PREPARED ones, whose best plan does not depend on their
-    // values: each is planned once, for any values. PostgreSQL's own choice planned them for
-    // every run: with a LIMIT given as a value it guesses that a plan for any values returns
-    // a tenth of the rows, and finds it costlier than the plans it made for the values given.
-    // Queued ahead of the first caller's queries.
-    client
-      .query('set plan_cache_mode = force_generic_plan')
-      .catch((err: unknown) => logger.warn({ err }, 'database session setting refused'))
   })
   return pool
 }

@@ -1,5 +1,6 @@
 import { type Compilable, CompiledQuery, type Kysely } from 'kysely'
 import { PREPARED } from './db.js'
+import { LruMap } from './lru-map.js'
 
 /** A value a shaped query takes: whether it is given, and an array's length, shape its SQL. */
 export type ShapeValue =
@@ -25,6 +26,12 @@ class Placeholder {
   }
 }
 
+/** A choice is written into the SQL text: a number too (a page size, say). */
+type Choice = string | number | boolean
+
+// Shapes kept compiled: the choices a client makes (its page sizes) are not few.
+const MAX_SHAPES = 500
+
 interface Shape {
   sql: string
   parameters: ((values: Record<string, ShapeValue>) => unknown)[]
@@ -44,10 +51,10 @@ interface Shape {
  */
 export class QueryShapes<
   V extends Record<string, ShapeValue>,
-  C extends Record<string, string | boolean>,
+  C extends Record<string, Choice>,
   R,
 > {
-  private readonly shapes = new Map<string, Shape>()
+  private readonly shapes = new LruMap<string, Shape>(MAX_SHAPES)
 
   constructor(
     // biome-ignore lint/suspicious/noExplicitAny: the query names its own tables
@@ -96,7 +103,7 @@ function reader(parameter: unknown): Shape['parameters'][number] {
   )
 }
 
-function shapeKey(values: Record<string, ShapeValue>, choices: Record<string, string | boolean>) {
+function shapeKey(values: Record<string, ShapeValue>, choices: Record<string, Choice>) {
   let key = JSON.stringify(choices)
   for (const name in values) {
     const value = values[name]

@@ -17,6 +17,13 @@ describe('list pages as prepared statements', () => {
   })
   afterAll(() => t.close())
 
+  const preparedStatements = async () => {
+    const { rows } = await sql<{ statement: string; generic_plans: number }>`
+      select statement, generic_plans::int from pg_prepared_statements
+    `.execute(t.database.db)
+    return rows
+  }
+
   const list = async (query: string) => {
     const reply = await t.app.inject({ url: `/files?${query}`, headers: user.auth })
     expect(reply.statusCode, reply.body).toBe(200)
@@ -34,20 +41,41 @@ describe('list pages as prepared statements', () => {
     await list('type=document')
     await list('sort=name&uploaded_after=2020-01-01T00:00:00Z')
 
-    const { rows } = await sql<{ statement: string; generic_plans: number; custom_plans: number }>`
-      select statement, generic_plans::int, custom_plans::int from pg_prepared_statements
-    `.execute(t.database.db)
-    const statements = rows.map((row) => row.statement)
+    const statements = await preparedStatements()
     // The first page, the page after a cursor, the date range and the size range.
     expect(statements).toHaveLength(4)
-    for (const statement of statements) {
+    for (const { statement } of statements) {
       expect(statement).toMatch(/^\/\* prepared \*\/ /)
       expect(statement).not.toContain('name_folded')
       expect(statement).not.toContain('content_type" like')
       // The status is in the text, so a plan for any values may use the partial indexes.
       expect(statement).toContain(`"status" = 'available'`)
     }
-    // Planned once, for any values: never again for the values of a page.
-    for (const row of rows) expect([row.generic_plans, row.custom_plans]).toEqual([1, 0])
+  })
+
+  it('settles on one plan for any values after a few pages, over a list of many files', async () => {
+    // Enough rows that a plan for any page size would look costlier than one for 8 rows.
+    await sql`
+      insert into files (id, owner_id, name, size, content_type, storage_key, driver, status,
+        created_at, updated_at)
+      select gen_random_uuid(), ${user.id}, 'seeded-' || g, 1, 'text/plain', 'seeded-' || g,
+        'local', 'available', now() - g * interval '1 minute', now()
+      from generate_series(1, 20000) g`.execute(t.database.db)
+    await sql`analyze files`.execute(t.database.db)
+    // Pages of other date ranges: the list cache holds none of them.
+    for (let day = 1; day <= 8; day++) {
+      await list(`uploaded_after=2020-01-0${day}T00:00:00Z&limit=7`)
+    }
+    const ranged = (await preparedStatements()).filter(({ statement }) =>
+      statement.includes('"created_at" >='),
+    )
+    expect(ranged.map((row) => row.generic_plans > 0)).toEqual([true])
+  })
+
+  it('keeps at most 64 named statements on a connection; pages past them still answer', async () => {
+    for (let limit = 1; limit <= 70; limit++) {
+      expect((await list(`limit=${limit}`)).items).toHaveLength(limit)
+    }
+    expect(await preparedStatements()).toHaveLength(64)
   })
 })
