@@ -25,7 +25,7 @@
  *
  *   npx tsx bench/api.ts
  *
- * Environment (all optional): BENCH_SECONDS (5) per wrk run, BENCH_RUNS (3) alternated rounds
+ * Environment (all optional): BENCH_SECONDS (5) per wrk run, BENCH_RUNS (5) alternated rounds
  * per phase, BENCH_LIST_FILES (110000) seeded files of the listing user, BENCH_MISS_PAGES
  * (2000) distinct pages, BENCH_MIXED_SECONDS (45), BENCH_AGED=0 to stop after the fresh
  * phase, BENCH_NODE_FLAGS for the measured Satchel's node command line (e.g. `--cpu-prof
@@ -61,7 +61,7 @@ import { median, renderTable } from './lib/stats.js'
 import { requireWrk, type WrkRun, wrk } from './lib/wrk.js'
 
 const SECONDS = envInt('BENCH_SECONDS', 5)
-const ROUNDS = envInt('BENCH_RUNS', 3)
+const ROUNDS = envInt('BENCH_RUNS', 5)
 const LIST_FILES = envInt('BENCH_LIST_FILES', 110_000)
 const MISS_PAGES = envInt('BENCH_MISS_PAGES', 2000)
 const MIXED_SECONDS = envInt('BENCH_MIXED_SECONDS', 45)

@@ -2,7 +2,7 @@
  * Search latency under concurrency, through HTTP: GET /search over BENCH_SEARCH_FILES files of
  * one user (default 200,000, seeded by generate_series, bench/lib/seed.ts), driven by wrk
  * with 10 connections, against the same searches one at a time (wrk -c1) as the baseline,
- * alternated in BENCH_RUNS rounds (default 3) of BENCH_SECONDS (default 5).
+ * alternated in BENCH_RUNS rounds (default 5) of BENCH_SECONDS (default 5).
  *
  * Every request is a search no cache has answered: the list of searches (name substrings
  * in varied letter case, which match alike; MIME types and categories; one-month windows;
@@ -34,7 +34,7 @@ import { requireWrk, type WrkRun, wrk } from './lib/wrk.js'
 
 const FILES = envInt('BENCH_SEARCH_FILES', 200_000)
 const SECONDS = envInt('BENCH_SECONDS', 5)
-const RUNS = envInt('BENCH_RUNS', 3)
+const RUNS = envInt('BENCH_RUNS', 5)
 // Enough that a run at well over 1,000 searches/s never comes round to one already cached.
 const SEARCHES = envInt('BENCH_SEARCHES', 20_000)
 const CONCURRENT = 10
