@@ -43,10 +43,11 @@ export async function buildTestApp(
   env: Record<string, string> = {},
   wrap: TestAppWrappers = {},
 ): Promise<TestApp> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'satchel-test-'))
+  // A DATA_DIR given is another app's, which that app removes.
+  const madeDir = env.DATA_DIR ? undefined : await mkdtemp(join(tmpdir(), 'satchel-test-'))
   const testDb = env.DATABASE_URL ? undefined : await createTestDatabase()
   const config = parseConfig({
-    DATA_DIR: dataDir,
+    DATA_DIR: madeDir,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     JWT_SECRET: TEST_JWT_SECRET,
     // Suites make many requests from one address; the limit tests set their own budgets.
@@ -71,13 +72,13 @@ export async function buildTestApp(
     config,
     database: deps.database,
     store: deps.store,
-    dataDir,
+    dataDir: config.dataDir,
     queries: () => queries,
     async close() {
       await app.close()
       await deps.close()
       await testDb?.drop()
-      await rm(dataDir, { recursive: true, force: true })
+      if (madeDir) await rm(madeDir, { recursive: true, force: true })
     },
   }
 }

@@ -54,7 +54,7 @@ describe.each(['local', 's3'] as Driver[])('encryption at rest on the %s driver'
     user = await signUp(plain.app)
   })
   afterAll(async () => {
-    for (const t of apps) await t.app.close()
+    for (const t of apps) await t.close()
     await plain.close()
     await s3?.close()
   })
