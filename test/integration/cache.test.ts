@@ -181,7 +181,7 @@ describe('cache expiry and instances', () => {
       await injectUpload(a.app, alice, 'three.txt', Buffer.from('3'))
       expect(await names(b, alice)).toEqual(['three.txt', 'two.txt'])
     } finally {
-      await b.app.close()
+      await b.close()
       await a.close()
     }
   })

@@ -29,7 +29,7 @@ describe('WebSocket notifications', () => {
     bob = await signUp(a.app)
   })
   afterAll(async () => {
-    await b.app.close()
+    await b.close()
     await a.close()
   })
 
