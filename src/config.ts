@@ -173,9 +173,9 @@ export function parseConfig(source: NodeJS.ProcessEnv): Config {
     dataDir: e.DATA_DIR,
     logLevel: e.LOG_LEVEL,
     databaseUrl: e.DATABASE_URL,
-    // PostgreSQL's rule of thumb, twice its cores, with the database on this machine (as in
-    // the compose file): bench/search-load.ts on 2 cores gave a p95 of 25 ms with 4 and 41
-    // with 10, whose backends took turns on the cores rather than finishing queries.
+    // PostgreSQL's rule of thumb, twice its cores, for a database on this machine (as in the
+    // compose file): more backends than that take turns on the cores rather than finishing
+    // queries (docs/benchmarks.md, 2026-11-30 session 5).
     databasePoolSize: e.DATABASE_POOL_SIZE ?? Math.max(4, 2 * availableParallelism()),
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,

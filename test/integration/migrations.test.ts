@@ -23,6 +23,14 @@ async function freshDatabase() {
   return database
 }
 
+/** A migrations directory holding `files` (name → SQL), removed after the test. */
+async function migrationsDir(files: Record<string, string>): Promise<URL> {
+  const dir = await mkdtemp(join(tmpdir(), 'satchel-migrations-'))
+  cleanups.push(() => rm(dir, { recursive: true, force: true }))
+  for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text)
+  return pathToFileURL(`${dir}/`)
+}
+
 const tables = async (db: Awaited<ReturnType<typeof freshDatabase>>['db']) =>
   (
     await sql<{
@@ -61,30 +69,25 @@ describe('migrations', () => {
 
   it('run what follows "-- after commit" once the file has committed', async () => {
     const { db } = await freshDatabase()
-    const dir = await mkdtemp(join(tmpdir(), 'satchel-migrations-'))
-    cleanups.push(() => rm(dir, { recursive: true, force: true }))
     // VACUUM fails inside a transaction block.
-    await writeFile(
-      join(dir, '0001_vacuumed.sql'),
-      'create table vacuumed (id int);\n-- after commit\nvacuum vacuumed;\n',
-    )
-    expect(await migrate(db, logger, pathToFileURL(`${dir}/`))).toEqual(['0001_vacuumed.sql'])
+    const dir = await migrationsDir({
+      '0001_vacuumed.sql': 'create table vacuumed (id int);\n-- after commit\nvacuum vacuumed;\n',
+    })
+    expect(await migrate(db, logger, dir)).toEqual(['0001_vacuumed.sql'])
     const { rows } = await sql<{ vacuumed: boolean }>`
       select last_vacuum is not null as vacuumed
       from pg_stat_user_tables where relname = 'vacuumed'`.execute(db)
     expect(rows[0]?.vacuumed).toBe(true)
-    expect(await migrate(db, logger, pathToFileURL(`${dir}/`))).toEqual([])
+    expect(await migrate(db, logger, dir)).toEqual([])
   })
 
   it('refuse a file with two "-- after commit" lines, applying none of it', async () => {
     const { db } = await freshDatabase()
-    const dir = await mkdtemp(join(tmpdir(), 'satchel-migrations-'))
-    cleanups.push(() => rm(dir, { recursive: true, force: true }))
-    await writeFile(
-      join(dir, '0001_twice.sql'),
-      'create table twice (id int);\n-- after commit\nvacuum twice;\n-- after commit\nanalyze twice;\n',
-    )
-    await expect(migrate(db, logger, pathToFileURL(`${dir}/`))).rejects.toThrow(
+    const dir = await migrationsDir({
+      '0001_twice.sql':
+        'create table twice (id int);\n-- after commit\nvacuum twice;\n-- after commit\nanalyze twice;\n',
+    })
+    await expect(migrate(db, logger, dir)).rejects.toThrow(
       /0001_twice\.sql: more than one "-- after commit" line/,
     )
     const { rows } = await sql<{ n: number }>`
@@ -94,14 +97,11 @@ describe('migrations', () => {
 
   it('roll back a failing migration completely and report it', async () => {
     const { db } = await freshDatabase()
-    const dir = await mkdtemp(join(tmpdir(), 'satchel-migrations-'))
-    cleanups.push(() => rm(dir, { recursive: true, force: true }))
-    await writeFile(join(dir, '0001_good.sql'), 'create table good (id int);')
-    await writeFile(
-      join(dir, '0002_bad.sql'),
-      'create table half (id int); select * from missing_table;',
-    )
-    await expect(migrate(db, logger, pathToFileURL(`${dir}/`))).rejects.toThrow(/missing_table/)
+    const dir = await migrationsDir({
+      '0001_good.sql': 'create table good (id int);',
+      '0002_bad.sql': 'create table half (id int); select * from missing_table;',
+    })
+    await expect(migrate(db, logger, dir)).rejects.toThrow(/missing_table/)
     expect(await tables(db)).toEqual(['good', 'schema_migrations'])
   })
 })
