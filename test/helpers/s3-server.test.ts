@@ -1,0 +1,49 @@
+import {
+  AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type S3TestServer, startS3Server } from './s3-server.js'
+
+// The stand-in must not keep what S3 would not: the store contracts count its unfinished
+// uploads to prove that an aborted write leaves nothing behind.
+describe('the test S3 server', () => {
+  let s3: S3TestServer
+  beforeAll(async () => {
+    s3 = await startS3Server()
+  })
+  afterAll(() => s3.close())
+
+  it('keeps nothing of an upload aborted while one of its parts is being stored', async () => {
+    const begun = await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        const key = `blobs/race/${i}`
+        const { UploadId } = await s3.client.send(
+          new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key: key }),
+        )
+        return { Bucket: s3.bucket, Key: key, UploadId }
+      }),
+    )
+
+    // Each abort a few more turns of the event loop after its part than the last, so that
+    // some abort lands within each step of storing a part. Without a lock, one in 50 landed
+    // between listing the upload's files and removing its directory, leaving the part behind.
+    await Promise.all(
+      begun.map((upload, turns) =>
+        Promise.allSettled([
+          s3.client.send(
+            new UploadPartCommand({ ...upload, PartNumber: 1, Body: Buffer.alloc(256 * 1024) }),
+          ),
+          afterTurns(turns).then(() => s3.client.send(new AbortMultipartUploadCommand(upload))),
+        ]),
+      ),
+    )
+
+    expect(await s3.pendingMultipartUploads()).toBe(0)
+  })
+})
+
+async function afterTurns(turns: number): Promise<void> {
+  for (let turn = 0; turn < turns; turn++) await new Promise(setImmediate)
+}
