@@ -12,7 +12,9 @@
  *     files (each from its own `uploaded_before`, on by keyset cursors) give twice as many
  *     distinct pages as the list cache holds, and each run goes on where the last stopped, so
  *     every page loads from PostgreSQL (Satchel's cache counters must agree). Target: ≤ 200 µs
- *     of server CPU per page.
+ *     of server CPU per page. Beside it, the database floor (bench/baseline-page-server.ts):
+ *     the same pages by Satchel's own SQL, from a bare route on a pg pool, so what a page
+ *     costs beyond Fastify, pg and PostgreSQL is the difference.
  *   - aged: after the fresh runs, BENCH_MIXED_SECONDS of uploads, ranged and whole
  *     downloads, searches, metadata reads and deletes by other users (bench/lib/mixed-load.ts),
  *     then the same runs again. A second Satchel process on the same database (the control)
@@ -84,12 +86,13 @@ const TARGET_MISS_US = 200
 const TARGET_AGED_CPU = 1.1
 
 const JSON_SERVER = fileURLToPath(new URL('./baseline-json-server.ts', import.meta.url))
+const PAGE_SERVER = fileURLToPath(new URL('./baseline-page-server.ts', import.meta.url))
 const MiB = 1024 * 1024
 
 const cleanups = new Cleanups()
 const problems: string[] = []
 
-type Label = 'bare route' | 'cached' | 'control' | 'cache miss'
+type Label = 'bare route' | 'cached' | 'control' | 'cache miss' | 'database floor'
 
 interface Contender {
   label: Label
@@ -100,6 +103,8 @@ interface Contender {
   satchel?: SatchelProcess
   /** Paths to take in turn, for the cache-miss runs. */
   paths?: readonly string[]
+  /** Whose PostgreSQL backends' CPU to count, for the cache-miss runs. */
+  databaseUrl?: string
 }
 
 interface Run extends WrkRun {
@@ -138,15 +143,16 @@ function cpuOf(pids: readonly number[]): number {
   }, 0)
 }
 
-/** Where the next cache-miss run starts in the list of paths. */
-let missPosition = 0
+/** Where the next cache-miss run of each contender starts in its list of paths. */
+const missPositions = new Map<Label, number>()
 
 async function measure(c: Contender, seconds: number): Promise<Run> {
-  const backends = c.paths && c.satchel ? await postgresBackends(c.satchel.databaseUrl) : []
+  const backends = c.databaseUrl ? await postgresBackends(c.databaseUrl) : []
   const before = c.satchel && (await scrapeStats(c.satchel.url))
   const pgBefore = cpuOf(backends)
   // Each run goes on where the last one stopped: starting over would ask again for the pages
   // the last run just put in the cache.
+  const missPosition = missPositions.get(c.label) ?? 0
   const paths = c.paths && [...c.paths.slice(missPosition), ...c.paths.slice(0, missPosition)]
   const run: Run = await wrk({
     url: c.url,
@@ -156,10 +162,8 @@ async function measure(c: Contender, seconds: number): Promise<Run> {
     vary: paths && { paths },
     serverPid: c.pid,
   })
-  if (c.paths) {
-    missPosition = (missPosition + run.consumed) % c.paths.length
-    run.pgCpuSeconds = Math.max(0, cpuOf(backends) - pgBefore)
-  }
+  if (c.paths) missPositions.set(c.label, (missPosition + run.consumed) % c.paths.length)
+  if (c.databaseUrl) run.pgCpuSeconds = Math.max(0, cpuOf(backends) - pgBefore)
   if (c.satchel && before) {
     const after = await scrapeStats(c.satchel.url)
     run.gcSeconds = after.gcSeconds - before.gcSeconds
@@ -192,38 +196,51 @@ async function phase(name: string, contenders: Contender[]) {
   return runs
 }
 
+/** The highest UUID: a keyset that comes after any file uploaded at the same time. */
+const LAST_ID = 'ffffffff-ffff-ffff-ffff-ffffffffffff'
+
 /**
  * Paths of MISS_PAGES distinct pages of the user's files, newest first, cursor and all:
  * CHAINS walks at once, each from its own `uploaded_before` and on by the pages' cursors.
+ * With each, the same page's path on the database floor (bench/baseline-page-server.ts),
+ * which takes the keyset itself: the upload time and id of the previous page's last file.
  */
-async function pagePaths(satchel: SatchelProcess, authorization: string): Promise<string[]> {
+async function pagePaths(satchel: SatchelProcess, authorization: string) {
   const spanMs = SPAN_DAYS * 86_400_000
   const walk = async (chain: number) => {
     const before = new Date(Date.now() - (chain * spanMs) / CHAINS).toISOString()
     const paths = [`/files?limit=${LIMIT}&uploaded_before=${before}`]
+    const floorPaths = [`/files?before=${before}&at=${before}&id=${LAST_ID}`]
     while (paths.length < Math.ceil(MISS_PAGES / CHAINS)) {
       const reply = await send(`${satchel.url}${paths.at(-1)}`, {
         headers: { authorization },
         timeoutMs: TIMEOUT_MS,
       })
-      const page = reply.json<{ items: unknown[]; next_cursor: string | null }>()
+      type Page = { items: { id: string; created_at: string }[]; next_cursor: string | null }
+      const page = reply.json<Page>()
       if (reply.status !== 200) throw new Error(`walking pages: ${reply.status}`)
-      if (page.items.length !== LIMIT || !page.next_cursor) {
+      const last = page.items.at(-1)
+      if (page.items.length !== LIMIT || !page.next_cursor || !last) {
         throw new Error('too few pages: raise BENCH_LIST_FILES or lower BENCH_MISS_PAGES')
       }
       paths.push(`${paths[0]}&cursor=${page.next_cursor}`)
+      floorPaths.push(`/files?before=${before}&at=${last.created_at}&id=${last.id}`)
     }
-    return paths
+    return { paths, floorPaths }
   }
   const chains = await Promise.all(Array.from({ length: CHAINS }, (_, chain) => walk(chain)))
   // In the order they were walked: the pages the walk left in the cache come last, and by
   // the time the runs reach them, a cache's worth of other pages has pushed them out.
-  return chains[0]!.flatMap((_, page) => chains.map((chain) => chain[page]!))
+  const interleave = (pick: (chain: (typeof chains)[number]) => string[]) =>
+    pick(chains[0]!).flatMap((_, page) => chains.map((chain) => pick(chain)[page]!))
+  return { paths: interleave((c) => c.paths), floorPaths: interleave((c) => c.floorPaths) }
 }
 
-async function seedListUser(satchel: SatchelProcess, authorization: string) {
+/** Seeds the user's files; resolves to the user's id. */
+async function seedListUser(satchel: SatchelProcess, authorization: string): Promise<string> {
   const me = await send(`${satchel.url}/me`, { headers: { authorization }, timeoutMs: TIMEOUT_MS })
   if (me.status !== 200) throw new Error(`GET /me: ${me.status}`)
+  const ownerId = me.json<{ id: string }>().id
   const logger = createLogger('silent')
   const dataDir = await mkdtemp(join(tmpdir(), 'satchel-bench-seed-'))
   const database = await openDatabase<DB>({ url: satchel.databaseUrl, dataDir, logger })
@@ -234,11 +251,25 @@ async function seedListUser(satchel: SatchelProcess, authorization: string) {
       heavyEvery: 1,
       start: new Date(Date.now() - SPAN_DAYS * 86_400_000),
       spanDays: SPAN_DAYS,
-      heavyOwnerId: me.json<{ id: string }>().id,
+      heavyOwnerId: ownerId,
     })
   } finally {
     await database.close()
     await rm(dataDir, { recursive: true, force: true })
+  }
+  return ownerId
+}
+
+/** The floor must send the same files as Satchel for the same page, or it measures another. */
+async function expectSamePage(satchelUrl: string, floorUrl: string, authorization: string) {
+  const ids = async (url: string, headers: Record<string, string>) => {
+    const reply = await send(url, { headers, timeoutMs: TIMEOUT_MS })
+    if (reply.status !== 200) throw new Error(`${url}: ${reply.status}`)
+    return reply.json<{ items: { id: string }[] }>().items.map((file) => file.id)
+  }
+  const [own, floor] = await Promise.all([ids(satchelUrl, { authorization }), ids(floorUrl, {})])
+  if (own.length !== LIMIT || own.join() !== floor.join()) {
+    throw new Error('the database floor does not answer the page Satchel gave')
   }
 }
 
@@ -283,7 +314,7 @@ function printRuns(phases: [string, Phase][]) {
     `(wrk -t2 -c${CONNECTIONS} -d${SECONDS}s, rounds alternated after a ${WARMUP_SECONDS} s ` +
       'warm-up each; CPU: the server process, all threads, per request; GC: time Satchel spent ' +
       'in garbage collection per request; young: V8 new space after the run; control: the ' +
-      "second Satchel process, which gets no mixed load; pg: the PostgreSQL backends of Satchel's pool; " +
+      "second Satchel process, which gets no mixed load; pg: the PostgreSQL backends serving the run (Satchel's pool, or the floor's); " +
       `wrk and PostgreSQL share the ${availableParallelism()} cores)`,
   )
 }
@@ -319,6 +350,7 @@ function summarize(runs: Phase) {
     cached: of('cached'),
     control: of('control'),
     miss: of('cache miss'),
+    floor: of('database floor'),
   }
 }
 
@@ -340,9 +372,9 @@ function figures(fresh: Phase, aged?: Phase): Figure[] {
     out.push({
       figure: `GET /files cache miss, ${LIMIT}-row page, cursors varied (${when})`,
       satchel: `${thousands(s.miss.rate)} req/s`,
-      baseline: `bare Fastify ${thousands(s.bare.rate)} req/s`,
-      ratio: times(s.miss.rate / s.bare.rate),
-      cpu: `${fixed(s.miss.cpu, 0)} / ${fixed(s.bare.cpu, 0)} µs/req`,
+      baseline: `Fastify + pg, same SQL ${thousands(s.floor.rate)} req/s`,
+      ratio: times(s.miss.rate / s.floor.rate),
+      cpu: `${fixed(s.miss.cpu, 0)} / ${fixed(s.floor.cpu, 0)} µs/page (${times(s.miss.cpu / s.floor.cpu)})`,
       target: `CPU ≤ ${TARGET_MISS_US} µs/page`,
       pass: s.miss.cpu <= TARGET_MISS_US,
     })
@@ -380,11 +412,11 @@ async function main() {
   const satchel = await startSatchel(satchelEnv, cleanups, { nodeFlags: BENCH_NODE_FLAGS })
   const authorization = await registerAndLogin(satchel.url, newCredentials('bench-list'))
   let started = performance.now()
-  await seedListUser(satchel, authorization)
+  const ownerId = await seedListUser(satchel, authorization)
   const elapsed = () => `${fixed((performance.now() - started) / 1000)} s`
   console.error(`seeded ${thousands(LIST_FILES)} files for the listing user in ${elapsed()}`)
   started = performance.now()
-  const paths = await pagePaths(satchel, authorization)
+  const { paths, floorPaths } = await pagePaths(satchel, authorization)
   const firstPage = `/files?limit=${LIMIT}`
   console.error(`walked ${MISS_PAGES} pages for their cursors in ${elapsed()}`)
 
@@ -404,6 +436,14 @@ async function main() {
   if (echoed.status !== 200 || !echoed.body.equals(first.body)) {
     throw new Error('the JSON baseline does not answer the bytes Satchel gave')
   }
+  const floor = await startScriptServer(
+    'database floor',
+    PAGE_SERVER,
+    { DATABASE_URL: satchel.databaseUrl, BENCH_OWNER_ID: ownerId },
+    cleanups,
+  )
+  // The first walk's second page: one reached by a cursor.
+  await expectSamePage(satchel.url + paths[CHAINS], floor.url + floorPaths[CHAINS], authorization)
   // The control: another instance on the same database, same secret, so the same token.
   const control = await startSatchel(satchelEnv, cleanups, { sharing: satchel })
   const auth = { authorization }
@@ -430,6 +470,15 @@ async function main() {
       headers: auth,
       satchel,
       paths,
+      databaseUrl: satchel.databaseUrl,
+    },
+    {
+      label: 'database floor',
+      pid: floor.pid,
+      url: floor.url,
+      headers: {},
+      paths: floorPaths,
+      databaseUrl: satchel.databaseUrl,
     },
   ]
   console.log(
