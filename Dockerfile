@@ -52,10 +52,12 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # 0.8x (bench/api.ts, part b after part a). Twice the live heap leaves room, at the price of a
 # higher heap ceiling (README, Benchmarks). It is a V8 flag: NODE_OPTIONS refuses it, and Node
 # advises against setting V8 flags at run time, so it goes on the command line.
-# --min-semi-space-size=16: V8 shrinks the young generation at the first GCs after an idle
-# spell, and traffic in bursts ratchets it down (32 MiB to 16, 8, 4 over a few gaps of 20 s);
-# the cached GET /files then ran 8x the scavenges (test/integration/young-generation.test.ts,
-# bench/api.ts). Held at its default maximum, it costs its 32 MiB whether busy or idle.
+# --min-semi-space-size=32 --max-semi-space-size=32: a young generation of one fixed size.
+# V8 shrinks it at the first GCs after an idle spell, and traffic in bursts ratchets it down
+# (32 MiB to 16, 8, 4 over a few gaps of 20 s); the cached GET /files then ran 8x the
+# scavenges (test/integration/young-generation.test.ts). Left to grow, it reached 128 MiB
+# under list pages that miss the cache, which then cost more GC, not less: 15-20% more CPU
+# per page and ~60 MB more RSS than held at 64 MiB (docs/benchmarks.md).
 # --expose-gc: uploads free the buffers their bodies are read into with a minor GC every
 # 32 MiB, which spares a full mark of the heap every 64 MiB (src/infra/fresh-buffers.ts).
-CMD ["node", "--heap-growing-percent=100", "--min-semi-space-size=16", "--expose-gc", "--enable-source-maps", "dist/main.js"]
+CMD ["node", "--heap-growing-percent=100", "--min-semi-space-size=32", "--max-semi-space-size=32", "--expose-gc", "--enable-source-maps", "dist/main.js"]

@@ -2,8 +2,8 @@
  * Streams that pass through Satchel allocate a fresh buffer per piece, outside V8's heap:
  * Node reads a request body into one per socket read (64 KiB), and a cipher returns each
  * sealed chunk in one. V8 frees such buffers at a minor GC if they died young, but an upload
- * allocates almost nothing on the heap itself, so the young generation (32 MiB with the
- * start script's --min-semi-space-size) seldom fills. Instead, each 64 MiB of buffers counts
+ * allocates almost nothing on the heap itself, so the young generation (64 MiB with the
+ * start script's semi-space size) seldom fills. Instead, each 64 MiB of buffers counts
  * as external memory pressure and starts a full mark of the whole heap, ~35 MB of mostly
  * loaded code: ~22 of them per GiB uploaded, 35–45 ms each, about 1 s of CPU per GiB
  * (`--trace-gc`, a 1 GiB `curl -F` upload on Node 24). A minor GC every 32 MiB of such
