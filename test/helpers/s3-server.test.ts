@@ -1,3 +1,5 @@
+import { request } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
 import {
   AbortMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -27,8 +29,8 @@ describe('the test S3 server', () => {
     )
 
     // Each abort a few more turns of the event loop after its part than the last, so that
-    // some abort lands within each step of storing a part. Without a lock, one in 50 landed
-    // between listing the upload's files and removing its directory, leaving the part behind.
+    // some abort lands within each step of storing a part. One in 50 landed between listing
+    // the upload's files and removing its directory, which then failed, leaving the part.
     await Promise.all(
       begun.map((upload, turns) =>
         Promise.allSettled([
@@ -40,6 +42,24 @@ describe('the test S3 server', () => {
       ),
     )
 
+    expect(await s3.pendingMultipartUploads()).toBe(0)
+  })
+
+  // As an instance killed mid-upload leaves it, for the sweeper to abort.
+  it('aborts an upload whose part was cut off by its client going away', async () => {
+    const upload = { Bucket: s3.bucket, Key: 'blobs/cut/part', UploadId: '' }
+    const { UploadId } = await s3.client.send(new CreateMultipartUploadCommand(upload))
+    upload.UploadId = UploadId ?? ''
+    const url = `${s3.endpoint}/${s3.bucket}/${upload.Key}?partNumber=1&uploadId=${UploadId}`
+    const part = request(url, { method: 'PUT', headers: { 'content-length': 1024 * 1024 } })
+    part.on('error', () => undefined)
+    part.write(Buffer.alloc(64 * 1024))
+    await sleep(200)
+    part.destroy()
+
+    const aborted = s3.client.send(new AbortMultipartUploadCommand(upload))
+    const late = sleep(5000).then(() => 'still waiting')
+    expect(await Promise.race([aborted.then(() => 'aborted'), late])).toBe('aborted')
     expect(await s3.pendingMultipartUploads()).toBe(0)
   })
 })

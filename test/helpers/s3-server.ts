@@ -184,14 +184,8 @@ function listInKeyOrder(store: S3rverInternals['store']): void {
  * ListMultipartUploads (501 in s3rver), AbortMultipartUpload and ListParts (405), and a
  * NoSuchUpload answer to UploadPart and CompleteMultipartUpload of an upload that no longer
  * exists (s3rver would recreate its directory, or fail with a 500). Signatures are not checked.
- *
- * An abort or a completion waits for the parts being stored, and parts that come after it
- * begins find no upload: a part file created while the directory was being removed failed
- * that removal, and the abort's retry then found no upload and left the part behind.
  */
 function multipartUploadRoutes(uploadsDir: string): KoaMiddleware {
-  const storing = new Map<string, Set<Promise<void>>>()
-  const ending = new Set<string>()
   return async (ctx, next) => {
     const [bucket, ...keyParts] = ctx.path.slice(1).split('/')
     if (bucket !== BUCKET) return next()
@@ -203,36 +197,24 @@ function multipartUploadRoutes(uploadsDir: string): KoaMiddleware {
     }
     if (key === '' || uploadId === undefined) return next()
     const upload = await findUpload(uploadsDir, uploadId)
-    if (upload?.key !== key || ending.has(uploadId)) {
+    if (upload?.key !== key) {
       ctx.status = 404
       ctx.body = NO_SUCH_UPLOAD
+      return
+    }
+    if (ctx.method === 'DELETE') {
+      // Again if a part being stored adds its file while the directory is being removed:
+      // that failed the removal (ENOTEMPTY), the abort's retry found no upload, and the part
+      // stayed behind.
+      await rm(upload.dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 10 })
+      ctx.status = 204
       return
     }
     if (ctx.method === 'GET') {
       ctx.body = await listParts(upload, ctx.query)
       return
     }
-    if (ctx.method === 'PUT') return storePart(uploadId, next())
-    ending.add(uploadId)
-    try {
-      await Promise.allSettled(storing.get(uploadId) ?? [])
-      if (ctx.method !== 'DELETE') return await next()
-      await rm(upload.dir, { recursive: true, force: true })
-      ctx.status = 204
-    } finally {
-      ending.delete(uploadId)
-    }
-  }
-
-  async function storePart(uploadId: string, stored: Promise<void>): Promise<void> {
-    const parts = storing.get(uploadId) ?? new Set()
-    storing.set(uploadId, parts.add(stored))
-    try {
-      await stored
-    } finally {
-      parts.delete(stored)
-      if (parts.size === 0) storing.delete(uploadId)
-    }
+    return next()
   }
 }
 
