@@ -196,6 +196,8 @@ async function phase(name: string, contenders: Contender[]) {
   return runs
 }
 
+type WalkedPage = { items: { id: string; created_at: string }[]; next_cursor: string | null }
+
 /** The highest UUID: a keyset that comes after any file uploaded at the same time. */
 const LAST_ID = 'ffffffff-ffff-ffff-ffff-ffffffffffff'
 
@@ -216,8 +218,7 @@ async function pagePaths(satchel: SatchelProcess, authorization: string) {
         headers: { authorization },
         timeoutMs: TIMEOUT_MS,
       })
-      type Page = { items: { id: string; created_at: string }[]; next_cursor: string | null }
-      const page = reply.json<Page>()
+      const page = reply.json<WalkedPage>()
       if (reply.status !== 200) throw new Error(`walking pages: ${reply.status}`)
       const last = page.items.at(-1)
       if (page.items.length !== LIMIT || !page.next_cursor || !last) {

@@ -1,10 +1,11 @@
 /**
  * The floor a list page that misses the cache is measured against: a bare Fastify route that
- * runs Satchel's own SQL for a 50-row page (compiled once, from FilesRepository, for a
- * keyset page of one user's files) as one prepared statement on a pg pool of Satchel's
- * default size, and sends the page's rows as Satchel's JSON does, each with the same fixed
- * URL. No authentication, rate limit, cursor, signed URL, cache, query building or logging:
- * what is left is Fastify, pg and PostgreSQL's answer on this machine.
+ * runs Satchel's own SQL for a 50-row page, 51 rows read as Satchel reads them (compiled
+ * once, from FilesRepository, for a keyset page of one user's files) as one prepared
+ * statement on a pg pool of Satchel's default size, and sends the page's rows as Satchel's
+ * JSON does, each with the same fixed URL. No authentication, rate limit, cursor, signed
+ * URL, cache, query building or logging: what is left is Fastify, pg and PostgreSQL's
+ * answer on this machine.
  *
  * GET /files?before=<ISO date>&at=<ISO date>&id=<uuid>: the page of BENCH_OWNER_ID's files
  * uploaded before `before`, after the keyset (at, id), newest first.
@@ -45,7 +46,8 @@ app.get<{ Querystring: { before: string; at: string; id: string } }>(
       text,
       values: [new Date(), ownerId, before, at, id],
     })
-    const files = rows[0]?.files?.split('\x01') ?? []
+    // One row more than the page, as Satchel reads it to tell whether a next page exists.
+    const files = rows[0]?.files?.split('\x01').slice(0, LIMIT) ?? []
     const items = files.map((file) => `${file}${URL_JSON}}`).join(',')
     return reply
       .type('application/json; charset=utf-8')
@@ -67,7 +69,7 @@ function pageSql(): string {
   return repository
     .searchPage(
       { ownerId, now: anyDate, uploadedBefore: anyDate, afterValue: anyDate, afterId: ownerId },
-      { sort: 'created_at', order: 'desc', negateType: false, limit: LIMIT },
+      { sort: 'created_at', order: 'desc', negateType: false, limit: LIMIT + 1 },
     )
     .compile().sql
 }

@@ -55,12 +55,12 @@ export class SignedUrls {
   /** contentUrl() of each file, in order, tagged together. */
   contentUrls(fileIds: readonly string[], now = Date.now()): string[] {
     const expires = this.currentExpiry(now)
-    const tags = base64urlTags(this.tags(fileIds, expires))
+    const signatures = base64urlTags(this.tags(fileIds, expires))
     const prefix = `${this.baseUrl}/files/`
     const query = `/content?expires=${expires}&signature=`
     return fileIds.map(
       (fileId, i) =>
-        `${prefix}${fileId}${query}${tags.slice(i * TAG_STRIDE_CHARS, i * TAG_STRIDE_CHARS + TAG_CHARS)}`,
+        `${prefix}${fileId}${query}${signatures.slice(i * TAG_STRIDE_CHARS, i * TAG_STRIDE_CHARS + TAG_CHARS)}`,
     )
   }
 

@@ -93,7 +93,8 @@ it('keeps its young generation across idle gaps between bursts of requests', asy
 
     // Shrunk, the same requests took several times the scavenges (8 MiB: 210 against 25).
     // Grown (Node 24 took it to 128 MiB under load without the maximum), list pages that
-    // miss the cache cost more GC, not less (docs/benchmarks.md): one size, busy or idle.
+    // miss the cache cost more GC, not less (docs/benchmarks.md): one size, after a burst
+    // and after an idle gap.
     const seen = `${first.bytes} after the first burst; scavenges: ${after.gcs - before.gcs} for ${served} requests`
     expect(first.bytes, seen).toBe(NEW_SPACE_BYTES)
     expect(after.bytes, seen).toBe(NEW_SPACE_BYTES)
