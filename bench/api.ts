@@ -15,21 +15,30 @@
  *     of server CPU per page. Beside it, the database floor (bench/baseline-page-server.ts):
  *     the same pages by Satchel's own SQL, from a bare route on a pg pool, so what a page
  *     costs beyond Fastify, pg and PostgreSQL is the difference.
+ *   - fresh: both Satchel processes (see the control below) first serve BENCH_WARM_SECONDS of
+ *     the mixed load below, as a just-started instance serves every kind of request. A
+ *     process that has served GET /files alone runs it on type feedback no server keeps: the
+ *     first seconds of other requests made shared code polymorphic (V8 deoptimised and
+ *     reoptimised Node's http and stream internals, Fastify's reply and Satchel's own list
+ *     path: `--log-deopt`), and cost ~13% more CPU per cached request, a step that 5 s of
+ *     mixed load took whole and 95 s did not add to (docs/benchmarks.md, 2026-12-01).
+ *     BENCH_WARM_SECONDS=0 measures such single-route processes.
  *   - aged: after the fresh runs, BENCH_MIXED_SECONDS of uploads, ranged and whole
  *     downloads, searches, metadata reads and deletes by other users (bench/lib/mixed-load.ts),
  *     then the same runs again. A second Satchel process on the same database (the control)
- *     is measured in every round beside it but gets no mixed load: the CPU per cached request
- *     over the control's, after the load against before, is the aging, free of the machine
- *     getting busier or quieter meanwhile. Target: ≤ 1.1×. Heap, RSS, young generation and GC
- *     come from each process's GET /metrics, per run and between the phases: the control
- *     idles through the load, and before --min-semi-space-size (package.json's start script)
- *     V8 shrank its young generation there, which read as the control aging.
+ *     is measured in every round beside it but gets no more mixed load: the CPU per cached
+ *     request over the control's, after the load against before, is the aging, what serving
+ *     more left behind (heap, caches, timers), free of the machine getting busier or quieter
+ *     meanwhile. Target: ≤ 1.1×. Heap, RSS, young generation and GC come from each
+ *     process's GET /metrics, per run and between the phases: the control idles through the
+ *     load, and before --min-semi-space-size (package.json's start script) V8 shrank its young
+ *     generation there, which read as the control aging.
  *
  *   npx tsx bench/api.ts
  *
  * Environment (all optional): BENCH_SECONDS (5) per wrk run, BENCH_RUNS (5) alternated rounds
  * per phase, BENCH_LIST_FILES (110000) seeded files of the listing user, BENCH_MISS_PAGES
- * (2000) distinct pages, BENCH_MIXED_SECONDS (45), BENCH_AGED=0 to stop after the fresh
+ * (2000) distinct pages, BENCH_WARM_SECONDS (5), BENCH_MIXED_SECONDS (45), BENCH_AGED=0 to stop after the fresh
  * phase, BENCH_NODE_FLAGS for the measured Satchel's node command line (e.g. `--cpu-prof
  * --cpu-prof-dir=/tmp/prof`; the profile is written when the bench stops it). Needs wrk
  * (`apt-get install wrk`) and PostgreSQL as the tests do (TEST_PG_URL).
@@ -68,6 +77,7 @@ const LIST_FILES = envInt('BENCH_LIST_FILES', 110_000)
 const MISS_PAGES = envInt('BENCH_MISS_PAGES', 2000)
 const MIXED_SECONDS = envInt('BENCH_MIXED_SECONDS', 45)
 const AGED = process.env.BENCH_AGED !== '0'
+const WARM_SECONDS = envInt('BENCH_WARM_SECONDS', 5)
 /** The seeded files' upload times span this many days before now. */
 const SPAN_DAYS = 730
 /** Walks of the user's pages at once, to gather the cursors sooner. */
@@ -315,7 +325,7 @@ function printRuns(phases: [string, Phase][]) {
     `(wrk -t2 -c${CONNECTIONS} -d${SECONDS}s, rounds alternated after a ${WARMUP_SECONDS} s ` +
       'warm-up each; CPU: the server process, all threads, per request; GC: time Satchel spent ' +
       'in garbage collection per request; young: V8 new space after the run; control: the ' +
-      "second Satchel process, which gets no mixed load; pg: the PostgreSQL backends serving the run (Satchel's pool, or the floor's); " +
+      "second Satchel process, which gets only the warm-up's mixed load; pg: the PostgreSQL backends serving the run (Satchel's pool, or the floor's); " +
       `wrk and PostgreSQL share the ${availableParallelism()} cores)`,
   )
 }
@@ -492,29 +502,28 @@ async function main() {
     memory.push([`${when}, control`, await scrapeStats(control.url)])
   }
   const memory: [string, ServerStats][] = []
+  const users = await Promise.all(
+    Array.from({ length: MIXED_USERS }, () =>
+      registerAndLogin(satchel.url, newCredentials('bench-mixed')),
+    ),
+  )
+  const load = async (url: string, seconds: number, seed: number, what: string) => {
+    console.error(`${what}: ${seconds} s, ${MIXED_WORKERS} at once, ${users.length} users…`)
+    const result = await mixedLoad({ url, users, seconds, workers: MIXED_WORKERS, seed })
+    const counts = [...result.operations].map(([op, n]) => `${op} ${n}`).join(', ')
+    console.log(`${what}: ${fixed(result.seconds, 0)} s, ${counts}`)
+    for (const failure of result.failures) problems.push(`${what}: ${failure}`)
+  }
+  if (WARM_SECONDS > 0) {
+    await load(satchel.url, WARM_SECONDS, 17, 'warm-up, Satchel')
+    await load(control.url, WARM_SECONDS, 17, 'warm-up, control')
+  }
   await snapshot('fresh')
   const fresh = await phase('fresh', contenders)
   await snapshot('after fresh runs')
   let aged: Phase | undefined
   if (AGED) {
-    const users = await Promise.all(
-      Array.from({ length: MIXED_USERS }, () =>
-        registerAndLogin(satchel.url, newCredentials('bench-mixed')),
-      ),
-    )
-    console.error(
-      `mixed load: ${MIXED_SECONDS} s, ${MIXED_WORKERS} at once, ${users.length} users…`,
-    )
-    const load = await mixedLoad({
-      url: satchel.url,
-      users,
-      seconds: MIXED_SECONDS,
-      workers: MIXED_WORKERS,
-      seed: 18,
-    })
-    const counts = [...load.operations].map(([op, n]) => `${op} ${n}`).join(', ')
-    console.log(`mixed load: ${fixed(load.seconds, 0)} s, ${counts}`)
-    for (const failure of load.failures) problems.push(`mixed load: ${failure}`)
+    await load(satchel.url, MIXED_SECONDS, 18, 'mixed load')
     await snapshot('after mixed load')
     aged = await phase('aged', contenders)
     await snapshot('after aged runs')
