@@ -78,7 +78,7 @@ const LIST_FILES = envInt('BENCH_LIST_FILES', 110_000)
 const MISS_PAGES = envInt('BENCH_MISS_PAGES', 2000)
 const MIXED_SECONDS = envInt('BENCH_MIXED_SECONDS', 45)
 const AGED = process.env.BENCH_AGED !== '0'
-const WARM_SECONDS = envInt('BENCH_WARM_SECONDS', 5)
+const WARM_SECONDS = envInt('BENCH_WARM_SECONDS', 5, 0)
 /** The seeded files' upload times span this many days before now. */
 const SPAN_DAYS = 730
 /** Walks of the user's pages at once, to gather the cursors sooner. */
