@@ -39,8 +39,8 @@
  *
  * Environment (all optional): BENCH_SECONDS (5) per wrk run, BENCH_RUNS (5) alternated rounds
  * per phase, BENCH_LIST_FILES (110000) seeded files of the listing user, BENCH_MISS_PAGES
- * (2000) distinct pages, BENCH_WARM_SECONDS (5), BENCH_MIXED_SECONDS (45), BENCH_AGED=0 to stop after the fresh
- * phase, BENCH_NODE_FLAGS for the measured Satchel's node command line (e.g. `--cpu-prof
+ * (2000) distinct pages, BENCH_WARM_SECONDS (5), BENCH_MIXED_SECONDS (45), BENCH_AGED=0 to
+ * stop after the fresh phase, BENCH_NODE_FLAGS for the measured Satchel's node command line (e.g. `--cpu-prof
  * --cpu-prof-dir=/tmp/prof`; the profile is written when the bench stops it). Needs wrk
  * (`apt-get install wrk`) and PostgreSQL as the tests do (TEST_PG_URL).
  * Exits 0 whether or not the targets are met; 1 when something failed (a refused or failed
@@ -404,9 +404,8 @@ function figures(fresh: Phase, aged?: Phase): Figure[] {
   listFigures(aged, 'after mixed load')
   const before = summarize(fresh)
   const after = summarize(aged)
-  // Against the control in the same round, run right after it, so the machine getting
-  // busier or quieter does not read as aging: within one phase on a shared 2-core machine the
-  // bare route's CPU per request moved by a third (62–83 µs), more than the aging to measure.
+  // Against the control in the same round, run right after it: on a shared machine the CPU
+  // per request drifts between rounds by more than the aging to measure (docs/benchmarks.md).
   const aging = pairedRatio(aged) / pairedRatio(fresh)
   out.push({
     figure: 'GET /files cached page: after mixed load vs fresh, same process',
