@@ -1,8 +1,9 @@
-import { createHash, type Hash } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
 import { freshBuffersAllocated } from '../infra/fresh-buffers.js'
+import { hashThread, type RunningDigest } from '../infra/hash-thread.js'
 import type { PutResult, StoredBlob } from './blob-store.js'
 import { CHUNK_SIZE, ChunkCiphers, TAG_BYTES } from './chunk-format.js'
+import { settleMeasure } from './hashing-meter.js'
 
 // Sealed chunks leave in batches of this many, all pushed at once: the inner store then
 // gets them queued together (one writev for the local store) rather than alternating
@@ -15,7 +16,7 @@ const BATCH_CHUNKS = 16
  */
 export class ChunkSealer extends Transform {
   readonly #ciphers: ChunkCiphers
-  readonly #hash: Hash | undefined
+  readonly #hash: RunningDigest | undefined
   readonly #pending = Buffer.alloc(CHUNK_SIZE)
   #filled = 0
   #index = 0
@@ -39,13 +40,14 @@ export class ChunkSealer extends Transform {
     // Room for a batch on the way out, so sealing the next one overlaps its write.
     super({ readableHighWaterMark: BATCH_CHUNKS * (CHUNK_SIZE + TAG_BYTES) })
     this.#ciphers = new ChunkCiphers(dataKey, blobKey)
-    this.#hash = options.hash === false ? undefined : createHash('sha256')
+    // On the hashing thread, while this one seals (see HashingMeter).
+    this.#hash = options.hash === false ? undefined : hashThread.begin()
     this.#index = options.firstChunk ?? 0
     this.#endsBlob = options.endsBlob ?? true
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-    this.#hash?.update(chunk)
+    const room = this.#hash?.update(chunk)
     this.#size += chunk.length
     let offset = 0
     while (offset < chunk.length) {
@@ -62,15 +64,21 @@ export class ChunkSealer extends Transform {
       this.#filled += copied
       offset += copied
     }
-    callback()
+    if (room) room.then(() => callback(), callback)
+    else callback()
   }
 
   override _flush(callback: TransformCallback) {
     this.#seal(this.#pending.subarray(0, this.#filled), this.#endsBlob)
     this.#pushBatch()
-    const size = this.#size
-    this.#result = this.#hash ? { size, sha256: this.#hash.digest('hex') } : { size }
-    callback()
+    settleMeasure(this.#size, this.#hash, callback, (result) => {
+      this.#result = result
+    })
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void) {
+    if (!this.#result) this.#hash?.drop()
+    callback(error)
   }
 
   /** Plaintext size and digest; only once the input has ended. */
