@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { HashThread, type RunningDigest } from './hash-thread.js'
 
 const KiB = 1024
-const SLOT = 256 * KiB
+const SLOT = 128 * KiB
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex')
 
@@ -54,7 +54,7 @@ describe('HashThread', () => {
     expect(await digest.digest()).toBe(sha256(Buffer.concat(whole)))
   })
 
-  it('holds at most four slots: a fifth waits until the thread has hashed one', async () => {
+  it('holds at most four slots of 128 KiB: a fifth waits until the thread has hashed one', async () => {
     const digest = thread.begin()
     const bytes = randomBytes(5 * SLOT)
     // No reply from the thread can arrive while this runs without yielding.

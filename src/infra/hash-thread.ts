@@ -5,9 +5,14 @@ import { Worker } from 'node:worker_threads'
 import type { FromHashThread, ToHashThread } from './hash-thread-worker.js'
 
 // A session sends its bytes in slots of this size, and at most SLOTS of them wait to be
-// hashed: an upload holds 1 MiB here at most, however far the thread falls behind.
-const SLOT_BYTES = 256 * 1024
+// hashed: an upload holds 512 KiB here at most, however far the thread falls behind.
+const SLOT_BYTES = 128 * 1024
 const SLOTS = 4
+const RING_BYTES = SLOT_BYTES * SLOTS
+// Rings kept for the next sessions. A new ring per upload made every upload's 512 KiB count
+// towards the external memory that starts V8's full collections: 100 uploads of 10 MB at
+// once (bench/concurrent-uploads.ts) cost 40% more CPU than hashing on the event loop did.
+const IDLE_RINGS = 16
 
 // The worker's own file: hash-thread-worker.js in the build, .ts when run from source.
 const WORKER_URL = new URL(
@@ -39,7 +44,8 @@ export interface RunningDigest {
  */
 export class HashThread {
   #worker: Worker | undefined
-  readonly #sessions = new Map<number, OffThreadSession>()
+  readonly #sessions = new Map<number, { session: OffThreadSession; ring: SharedArrayBuffer }>()
+  readonly #idleRings: SharedArrayBuffer[] = []
   #lastId = 0
 
   begin(): RunningDigest {
@@ -51,13 +57,14 @@ export class HashThread {
     await this.#worker?.terminate()
   }
 
-  /** Registers a session that sends its bytes through `ring`; returns its id. */
-  open(session: OffThreadSession, ring: SharedArrayBuffer): number {
+  /** Registers a session: its id, and the ring it sends its bytes through. */
+  open(session: OffThreadSession): { id: number; ring: Uint8Array } {
+    const ring = this.#idleRings.pop() ?? new SharedArrayBuffer(RING_BYTES)
     const id = ++this.#lastId
-    this.#sessions.set(id, session)
+    this.#sessions.set(id, { session, ring })
     this.#post({ id, ring })
     this.#worker!.ref()
-    return id
+    return { id, ring: new Uint8Array(ring) }
   }
 
   send(message: ToHashThread) {
@@ -72,14 +79,19 @@ export class HashThread {
   }
 
   #forget(id: number) {
+    const entry = this.#sessions.get(id)
+    if (entry === undefined) return
     this.#sessions.delete(id)
+    // Its session is done with the ring. The thread may still hash a dropped session's last
+    // slots from it, while the next session writes there: that digest is never read.
+    if (this.#idleRings.length < IDLE_RINGS) this.#idleRings.push(entry.ring)
     if (this.#sessions.size === 0) this.#worker?.unref()
   }
 
   #start(): Worker {
     const worker = new Worker(WORKER_URL)
     worker.on('message', (message: FromHashThread) => {
-      const session = this.#sessions.get(message.id)
+      const session = this.#sessions.get(message.id)?.session
       if ('hashed' in message) return session?.hashed()
       this.#forget(message.id)
       session?.settle(message.digest)
@@ -88,7 +100,7 @@ export class HashThread {
       if (this.#worker === worker) this.#worker = undefined
       const sessions = [...this.#sessions.values()]
       this.#sessions.clear()
-      for (const session of sessions) session.fail(error)
+      for (const { session } of sessions) session.fail(error)
     }
     worker.on('error', fail)
     worker.on('exit', (code) => fail(new Error(`The hashing thread stopped (exit code ${code})`)))
@@ -174,9 +186,9 @@ class RunningSha256 implements RunningDigest, OffThreadSession {
   }
 
   #moveToThread() {
-    const ring = new SharedArrayBuffer(SLOT_BYTES * SLOTS)
-    this.#ring = new Uint8Array(ring)
-    this.#id = this.thread.open(this, ring)
+    const { id, ring } = this.thread.open(this)
+    this.#id = id
+    this.#ring = ring
     const head = this.#head!
     this.#head = undefined
     for (const piece of head) this.#copy(piece, 0)
@@ -204,7 +216,7 @@ class RunningSha256 implements RunningDigest, OffThreadSession {
   #sendSlot() {
     this.thread.send({ id: this.#id, offset: this.#slot, length: this.#filled })
     this.#sent++
-    this.#slot = (this.#slot + SLOT_BYTES) % (SLOT_BYTES * SLOTS)
+    this.#slot = (this.#slot + SLOT_BYTES) % RING_BYTES
     this.#filled = 0
   }
 }
