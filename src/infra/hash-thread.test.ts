@@ -84,4 +84,14 @@ describe('HashThread', () => {
     const bytes = randomBytes(3 * SLOT)
     expect(await feed(thread.begin(), bytes, [50 * KiB])).toBe(sha256(bytes))
   })
+
+  it('writes nothing more once dropped, not even an update that was waiting for room', async () => {
+    const dropped = thread.begin()
+    const answers = [0, 1, 2, 3, 4].map(() => dropped.update(randomBytes(SLOT)))
+    dropped.drop()
+    // Its ring goes to the next session: resuming would write into that session's slots.
+    await expect(answers[4]).rejects.toThrow(/dropped/)
+    const bytes = randomBytes(6 * SLOT)
+    expect(await feed(thread.begin(), bytes, [SLOT])).toBe(sha256(bytes))
+  })
 })

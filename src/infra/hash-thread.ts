@@ -9,9 +9,10 @@ import type { FromHashThread, ToHashThread } from './hash-thread-worker.js'
 const SLOT_BYTES = 128 * 1024
 const SLOTS = 4
 const RING_BYTES = SLOT_BYTES * SLOTS
-// Rings kept for the next sessions. With a new ring for every upload, 100 uploads of 10 MB at
-// once (bench/concurrent-uploads.ts) cost 8.2-8.5 s of CPU against 5.9-6.2 s hashed on the
-// event loop, V8's concurrent marking threads busy throughout (perf); kept, 7.1 s.
+// Rings kept for the next sessions, 8 MiB at most. With a new ring for every upload, 100
+// uploads of 10 MB at once (bench/concurrent-uploads.ts) cost 8.2-8.5 s of CPU against
+// 5.9-6.2 s hashed on the event loop, V8's concurrent marking threads busy throughout
+// (perf); kept, 7.1 s.
 const IDLE_RINGS = 16
 
 // The worker's own file: hash-thread-worker.js in the build, .ts when run from source.
@@ -166,6 +167,8 @@ class RunningSha256 implements RunningDigest, OffThreadSession {
       this.thread.send({ id: this.#id, drop: true })
     }
     this.#head = undefined
+    // The ring may be another session's from now on: an update waiting for room never resumes.
+    this.fail(new Error('The digest was dropped'))
   }
 
   hashed(): void {
