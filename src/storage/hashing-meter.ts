@@ -49,7 +49,8 @@ export class HashingMeter extends Transform {
 
 /**
  * Ends a stream that measured its input: `keep` gets the size, with the digest once the hashing
- * thread gives it (none without `hash`), then `callback` is called; or it gets the failure.
+ * thread gives it (none without `hash`), then `callback` is called; or `callback` gets the
+ * failure.
  */
 export function settleMeasure(
   size: number,
