@@ -54,7 +54,7 @@ describe('HashThread', () => {
     expect(await digest.digest()).toBe(sha256(Buffer.concat(whole)))
   })
 
-  it('holds at most four slots of 128 KiB: a fifth waits until the thread has hashed one', async () => {
+  it('holds at most four slots of 128 KiB: a fifth waits for the thread to hash one', async () => {
     const digest = thread.begin()
     const bytes = randomBytes(5 * SLOT)
     // No reply from the thread can arrive while this runs without yielding.
@@ -67,7 +67,7 @@ describe('HashThread', () => {
     expect(await digest.digest()).toBe(sha256(bytes))
   })
 
-  it('rejects the digests it owes when the thread stops, and starts another for the next', async () => {
+  it('rejects the digests it owes when the thread stops; the next starts another', async () => {
     const digest = thread.begin()
     digest.update(randomBytes(2 * SLOT))
     const owed = digest.digest()
@@ -77,7 +77,7 @@ describe('HashThread', () => {
     expect(await feed(thread.begin(), bytes, [SLOT])).toBe(sha256(bytes))
   })
 
-  it('forgets a dropped session and goes on with the others', async () => {
+  it('hashes right on a ring a dropped session left, its slots still queued', async () => {
     const dropped = thread.begin()
     dropped.update(randomBytes(3 * SLOT))
     dropped.drop()

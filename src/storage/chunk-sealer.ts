@@ -1,9 +1,8 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import { freshBuffersAllocated } from '../infra/fresh-buffers.js'
-import { hashThread, type RunningDigest } from '../infra/hash-thread.js'
 import type { PutResult, StoredBlob } from './blob-store.js'
 import { CHUNK_SIZE, ChunkCiphers, TAG_BYTES } from './chunk-format.js'
-import { settleMeasure } from './hashing-meter.js'
+import { StreamMeasure } from './hashing-meter.js'
 
 // Sealed chunks leave in batches of this many, all pushed at once: the inner store then
 // gets them queued together (one writev for the local store) rather than alternating
@@ -16,15 +15,13 @@ const BATCH_CHUNKS = 16
  */
 export class ChunkSealer extends Transform {
   readonly #ciphers: ChunkCiphers
-  readonly #hash: RunningDigest | undefined
   readonly #pending = Buffer.alloc(CHUNK_SIZE)
   #filled = 0
   #index = 0
-  #size = 0
   // Ciphertexts and tags of the chunks sealed since the last push, each as the cipher
   // returned it: joining them would copy every byte once more.
   #sealed: Buffer[] = []
-  #result: Pick<PutResult, 'size' | 'sha256'> | Pick<StoredBlob, 'size'> | undefined
+  readonly #measure: StreamMeasure
   readonly #endsBlob: boolean
 
   /**
@@ -40,15 +37,12 @@ export class ChunkSealer extends Transform {
     // Room for a batch on the way out, so sealing the next one overlaps its write.
     super({ readableHighWaterMark: BATCH_CHUNKS * (CHUNK_SIZE + TAG_BYTES) })
     this.#ciphers = new ChunkCiphers(dataKey, blobKey)
-    // On the hashing thread, while this one seals (see HashingMeter).
-    this.#hash = options.hash === false ? undefined : hashThread.begin()
+    this.#measure = new StreamMeasure(options.hash !== false)
     this.#index = options.firstChunk ?? 0
     this.#endsBlob = options.endsBlob ?? true
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-    const room = this.#hash?.update(chunk)
-    this.#size += chunk.length
     let offset = 0
     while (offset < chunk.length) {
       // A full chunk is sealed only once more bytes arrive: until the input ends, it could
@@ -64,27 +58,24 @@ export class ChunkSealer extends Transform {
       this.#filled += copied
       offset += copied
     }
-    if (room) room.then(() => callback(), callback)
-    else callback()
+    // The callback waits for the hashing thread to have room too (see StreamMeasure).
+    this.#measure.add(chunk, () => callback(), callback)
   }
 
   override _flush(callback: TransformCallback) {
     this.#seal(this.#pending.subarray(0, this.#filled), this.#endsBlob)
     this.#pushBatch()
-    settleMeasure(this.#size, this.#hash, callback, (result) => {
-      this.#result = result
-    })
+    this.#measure.end(callback)
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void) {
-    if (!this.#result) this.#hash?.drop()
+    this.#measure.abandon()
     callback(error)
   }
 
   /** Plaintext size and digest; only once the input has ended. */
   result(): Pick<PutResult, 'size' | 'sha256'> | Pick<StoredBlob, 'size'> {
-    if (!this.#result) throw new Error('ChunkSealer read before its input ended')
-    return this.#result
+    return this.#measure.result('ChunkSealer')
   }
 
   #seal(plaintext: Buffer, last: boolean) {

@@ -3,67 +3,84 @@ import { hashThread, type RunningDigest } from '../infra/hash-thread.js'
 import type { PutResult, StoredBlob } from './blob-store.js'
 
 /**
- * A pass-through that counts bytes and computes their SHA-256 as they flow, so every adapter
- * gets `PutResult` from the same single pass as its write. The hashing runs on the hashing
- * thread (infra/hash-thread.ts), beside the write rather than before it. With `hash: false`
- * it only counts (see PutOptions.hash), and its result has no `sha256`.
- *
- * The counters are private fields on purpose: lib-storage's Upload sizes its body from any
- * public `size`/`length`/`byteLength` property, and a running count read at construction
- * (zero) would make it reject the upload.
+ * The size and SHA-256 of the bytes a transform passes on, for HashingMeter and ChunkSealer.
+ * The hashing runs on the hashing thread (infra/hash-thread.ts), beside the write rather than
+ * before it; without `hash` (see PutOptions.hash) only the size is counted.
  */
-export class HashingMeter extends Transform {
+export class StreamMeasure {
   readonly #hash: RunningDigest | undefined
-  #bytes = 0
+  #size = 0
   #result: StoredBlob | PutResult | undefined
 
-  constructor(options: { hash?: boolean } = {}) {
-    super()
-    this.#hash = options.hash === false ? undefined : hashThread.begin()
+  constructor(hash: boolean) {
+    this.#hash = hash ? hashThread.begin() : undefined
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-    this.#bytes += chunk.length
+  /** Counts `chunk`; `then` runs once the thread has room for more, `fail` if it stopped. */
+  add(chunk: Buffer, then: () => void, fail: (error: Error) => void) {
+    this.#size += chunk.length
     const room = this.#hash?.update(chunk)
-    if (room) room.then(() => callback(null, chunk), callback)
-    else callback(null, chunk)
+    if (room) room.then(then, fail)
+    else then()
   }
 
-  override _flush(callback: TransformCallback) {
-    settleMeasure(this.#bytes, this.#hash, callback, (result) => {
-      this.#result = result
-    })
+  /** After the last chunk: the result is kept, then `callback` is called, or given the failure. */
+  end(callback: TransformCallback) {
+    const size = this.#size
+    if (!this.#hash) {
+      this.#result = { size }
+      return callback()
+    }
+    this.#hash.digest().then((sha256) => {
+      this.#result = { size, sha256 }
+      callback()
+    }, callback)
   }
 
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void) {
+  /** The transform was destroyed: a digest not asked for is dropped, or the thread keeps it. */
+  abandon() {
     if (!this.#result) this.#hash?.drop()
-    callback(error)
   }
 
   /** Size and digest of everything that passed; only once the input has ended. */
-  result(): StoredBlob | PutResult {
-    if (!this.#result) throw new Error('HashingMeter read before its input ended')
+  result(owner: string): StoredBlob | PutResult {
+    if (!this.#result) throw new Error(`${owner} read before its input ended`)
     return this.#result
   }
 }
 
 /**
- * Ends a stream that measured its input: `keep` gets the size, with the digest once the hashing
- * thread gives it (none without `hash`), then `callback` is called; or `callback` gets the
- * failure.
+ * A pass-through that counts bytes and computes their SHA-256 as they flow, so every adapter
+ * gets `PutResult` from the same single pass as its write (see StreamMeasure). With
+ * `hash: false` it only counts (see PutOptions.hash), and its result has no `sha256`.
+ *
+ * The measure is a private field on purpose: lib-storage's Upload sizes its body from any
+ * public `size`/`length`/`byteLength` property, and a running count read at construction
+ * (zero) would make it reject the upload.
  */
-export function settleMeasure(
-  size: number,
-  hash: RunningDigest | undefined,
-  callback: TransformCallback,
-  keep: (result: { size: number; sha256?: string }) => void,
-) {
-  if (!hash) {
-    keep({ size })
-    return callback()
+export class HashingMeter extends Transform {
+  readonly #measure: StreamMeasure
+
+  constructor(options: { hash?: boolean } = {}) {
+    super()
+    this.#measure = new StreamMeasure(options.hash !== false)
   }
-  hash.digest().then((sha256) => {
-    keep({ size, sha256 })
-    callback()
-  }, callback)
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+    this.#measure.add(chunk, () => callback(null, chunk), callback)
+  }
+
+  override _flush(callback: TransformCallback) {
+    this.#measure.end(callback)
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void) {
+    this.#measure.abandon()
+    callback(error)
+  }
+
+  /** Size and digest of everything that passed; only once the input has ended. */
+  result(): StoredBlob | PutResult {
+    return this.#measure.result('HashingMeter')
+  }
 }
