@@ -20,9 +20,9 @@
  *     process that has served GET /files alone runs it on type feedback no server keeps: the
  *     first seconds of other requests made shared code polymorphic (V8 deoptimised and
  *     reoptimised Node's http and stream internals, Fastify's reply and Satchel's own list
- *     path: `--log-deopt`), and cost 11–15% more CPU per cached request, a step that 5 s of
- *     mixed load took whole and 95 s did not add to (docs/benchmarks.md, 2026-12-01).
- *     BENCH_WARM_SECONDS=0 measures such single-route processes.
+ *     path: `--log-deopt`): a one-time step in CPU per cached request that a few seconds of
+ *     mixed load take whole (docs/benchmarks.md, 2026-12-01). BENCH_WARM_SECONDS=0 measures
+ *     such single-route processes.
  *   - aged: after the fresh runs, BENCH_MIXED_SECONDS of uploads, ranged and whole
  *     downloads, searches, metadata reads and deletes by other users (bench/lib/mixed-load.ts),
  *     then the same runs again. A second Satchel process on the same database (the control)
@@ -40,9 +40,9 @@
  * Environment (all optional): BENCH_SECONDS (5) per wrk run, BENCH_RUNS (5) alternated rounds
  * per phase, BENCH_LIST_FILES (110000) seeded files of the listing user, BENCH_MISS_PAGES
  * (2000) distinct pages, BENCH_WARM_SECONDS (5), BENCH_MIXED_SECONDS (45), BENCH_AGED=0 to
- * stop after the fresh phase, BENCH_NODE_FLAGS for the measured Satchel's node command line (e.g. `--cpu-prof
- * --cpu-prof-dir=/tmp/prof`; the profile is written when the bench stops it). Needs wrk
- * (`apt-get install wrk`) and PostgreSQL as the tests do (TEST_PG_URL).
+ * stop after the fresh phase, BENCH_NODE_FLAGS for the measured Satchel's node command line
+ * (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; the profile is written when the bench stops
+ * it). Needs wrk (`apt-get install wrk`) and PostgreSQL as the tests do (TEST_PG_URL).
  * Exits 0 whether or not the targets are met; 1 when something failed (a refused or failed
  * request, a run that did not take the path it measures, an exception).
  */
@@ -326,7 +326,8 @@ function printRuns(phases: [string, Phase][]) {
     `(wrk -t2 -c${CONNECTIONS} -d${SECONDS}s, rounds alternated after a ${WARMUP_SECONDS} s ` +
       'warm-up each; CPU: the server process, all threads, per request; GC: time Satchel spent ' +
       'in garbage collection per request; young: V8 new space after the run; control: the ' +
-      "second Satchel process, which gets only the warm-up's mixed load; pg: the PostgreSQL backends serving the run (Satchel's pool, or the floor's); " +
+      "second Satchel process, which gets only the warm-up's mixed load; pg: the PostgreSQL " +
+      "backends serving the run (Satchel's pool, or the floor's); " +
       `wrk and PostgreSQL share the ${availableParallelism()} cores)`,
   )
 }
