@@ -43,6 +43,8 @@ export class ChunkSealer extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+    // To the hashing thread first, so it hashes while this thread seals.
+    const measured = this.#measure.add(chunk)
     let offset = 0
     while (offset < chunk.length) {
       // A full chunk is sealed only once more bytes arrive: until the input ends, it could
@@ -58,8 +60,7 @@ export class ChunkSealer extends Transform {
       this.#filled += copied
       offset += copied
     }
-    // The callback waits for the hashing thread to have room too (see StreamMeasure).
-    this.#measure.add(chunk, () => callback(), callback)
+    measured(callback)
   }
 
   override _flush(callback: TransformCallback) {

@@ -16,12 +16,15 @@ export class StreamMeasure {
     this.#hash = hash ? hashThread.begin() : undefined
   }
 
-  /** Counts `chunk`; `then` runs once the thread has room for more, `fail` if it stopped. */
-  add(chunk: Buffer, then: () => void, fail: (error: Error) => void) {
+  /**
+   * Counts `chunk` and hands it to the thread; `done` is to be called once the transform is
+   * through with it, and runs when the thread has room for more (or fails if it stopped).
+   */
+  add(chunk: Buffer): (done: TransformCallback, output?: Buffer) => void {
     this.#size += chunk.length
     const room = this.#hash?.update(chunk)
-    if (room) room.then(then, fail)
-    else then()
+    if (!room) return (done, output) => done(null, output)
+    return (done, output) => void room.then(() => done(null, output), done)
   }
 
   /** After the last chunk: the result is kept, then `callback` is called, or given the failure. */
@@ -67,7 +70,7 @@ export class HashingMeter extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-    this.#measure.add(chunk, () => callback(null, chunk), callback)
+    this.#measure.add(chunk)(callback, chunk)
   }
 
   override _flush(callback: TransformCallback) {
