@@ -22,7 +22,14 @@ function listCache() {
 }
 
 const loader = () =>
-  vi.fn(async (): Promise<FilePage> => ({ items: [], nextCursor: null, firstExpiry: null }))
+  vi.fn(
+    async (): Promise<FilePage> => ({
+      items: [],
+      ids: new Uint8Array(0),
+      nextCursor: null,
+      firstExpiry: null,
+    }),
+  )
 
 describe('FileListCache', () => {
   it('answers a page it holds at once, without a promise and without loading it again', async () => {
@@ -50,7 +57,7 @@ describe('FileListCache', () => {
     let finish!: (page: FilePage) => void
     const stale = lists.page('a', query(), () => new Promise((resolve) => (finish = resolve)))
     await lists.invalidate('a')
-    finish({ items: ['old'], nextCursor: null, firstExpiry: null })
+    finish({ items: ['old'], ids: new Uint8Array(16), nextCursor: null, firstExpiry: null })
     await stale
     const load = loader()
     expect(await lists.page('a', query(), load)).toMatchObject({ items: [] })

@@ -22,6 +22,7 @@ import {
 import {
   type FileRecord,
   type FilesRepository,
+  ID_BYTES,
   type ListedFile,
   listedFileId,
   parseListedFile,
@@ -70,6 +71,8 @@ export interface ListQuery {
 export interface FilePage {
   /** Each file's JSON object up to its signed URL (ListedPage). */
   items: string[]
+  /** Their ids, as ListedPage.ids. */
+  ids: Uint8Array
   nextCursor: string | null
   /** When the first file on the page, or the one after it, expires (ms); null if none does. */
   firstExpiry: number | null
@@ -144,7 +147,7 @@ export class FilesService {
   private async search(ownerId: string, query: ListQuery): Promise<FilePage> {
     const { limit, sort, order, cursor } = query
     const after = cursor === undefined ? undefined : decodeCursor(cursor, sort, order)
-    const { files, firstExpiry } = await this.deps.files.search(ownerId, query.filters, {
+    const { files, ids, firstExpiry } = await this.deps.files.search(ownerId, query.filters, {
       sort,
       order,
       limit: limit + 1,
@@ -154,7 +157,7 @@ export class FilesService {
     const last = items.at(-1)
     const nextCursor =
       files.length > limit && last ? encodeCursor(parseListedFile(last), sort, order) : null
-    return { items, nextCursor, firstExpiry }
+    return { items, ids: ids.subarray(0, items.length * ID_BYTES), nextCursor, firstExpiry }
   }
 
   async update(
@@ -196,7 +199,7 @@ export class FilesService {
 
   /** contentUrl() of each file of a page, in order. */
   contentUrls(page: FilePage): string[] {
-    return this.deps.signedUrls.contentUrls(page.items.map(listedFileId))
+    return this.deps.signedUrls.contentUrls(page.items.map(listedFileId), page.ids)
   }
 
   /** Until this changes, contentUrl() gives each file the same URL. */

@@ -26,13 +26,18 @@ describe('signed URLs', () => {
   ]
 
   it('give each file of a page the link it would get alone, tagged as links issued before', () => {
-    const urls = signer.contentUrls(ids, NOW)
+    const urls = signer.contentUrls(ids, undefined, NOW)
     ids.forEach((id, i) => {
       const tag = referenceTag(id, expires)
       expect(urls[i]).toBe(`${BASE}/files/${id}/content?expires=${expires}&signature=${tag}`)
       expect(signer.contentUrl(id, NOW)).toBe(urls[i])
       expect(() => signer.verify(id, expires, tag)).not.toThrow()
     })
+  })
+
+  it('give the same links from the ids given as bytes', () => {
+    const bytes = Buffer.concat(ids.map((id) => Buffer.from(id.replaceAll('-', ''), 'hex')))
+    expect(signer.contentUrls(ids, bytes, NOW)).toEqual(signer.contentUrls(ids, undefined, NOW))
   })
 
   it('refuse an id in any form but the one the download route accepts', () => {

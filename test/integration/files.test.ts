@@ -220,9 +220,12 @@ describe.each(['local', 's3'] as const)('files on the %s driver', (driver) => {
       const user = await signUp(t.app)
       const contents = ['first', 'second', 'third'].map((text) => Buffer.from(text))
       for (const [i, data] of contents.entries()) await uploadOne(user, `page-${i}.txt`, data)
-      const { items } = (await get('/files?sort=name&order=asc', user)).json<{
-        items: { url: string }[]
-      }>()
+      // Pages of two, so one page's last file is read to tell a next page exists.
+      type Page = { items: { url: string }[]; next_cursor: string | null }
+      const page = (cursor?: string) =>
+        get(`/files?sort=name&order=asc&limit=2${cursor ? `&cursor=${cursor}` : ''}`, user)
+      const firstPage = (await page()).json<Page>()
+      const items = [...firstPage.items, ...(await page(firstPage.next_cursor!)).json<Page>().items]
       expect(items).toHaveLength(3)
       for (const [i, item] of items.entries()) {
         const url = new URL(item.url)
