@@ -1,35 +1,34 @@
-// The thread behind HashThread (hash-thread.ts): the SHA-256 of each session's bytes, read
-// from the memory the session shares with it, in the order they were sent. Each piece is
-// acknowledged once hashed, so its memory may be written again.
+// The thread behind HashThread (hash-thread.ts): the SHA-256 of each session's bytes, in the
+// order they were sent. Each slot comes with the bytes in it and goes back once hashed, for
+// the session to fill again.
 import { createHash, type Hash } from 'node:crypto'
 import { parentPort } from 'node:worker_threads'
 
 export type ToHashThread =
-  | { id: number; ring: SharedArrayBuffer }
-  | { id: number; offset: number; length: number }
+  | { id: number; slot: ArrayBuffer; length: number }
   | { id: number; end: true }
   | { id: number; drop: true }
 
-export type FromHashThread = { id: number; hashed: true } | { id: number; digest: string }
+export type FromHashThread = { id: number; hashed: ArrayBuffer } | { id: number; digest: string }
 
 const port = parentPort!
-const sessions = new Map<number, { ring: SharedArrayBuffer; hash: Hash }>()
+const hashes = new Map<number, Hash>()
 
 port.on('message', (message: ToHashThread) => {
   const { id } = message
-  if ('ring' in message) {
-    sessions.set(id, { ring: message.ring, hash: createHash('sha256') })
+  if ('slot' in message) {
+    let hash = hashes.get(id)
+    if (hash === undefined) {
+      hash = createHash('sha256')
+      hashes.set(id, hash)
+    }
+    hash.update(new Uint8Array(message.slot, 0, message.length))
+    port.postMessage({ id, hashed: message.slot } satisfies FromHashThread, [message.slot])
     return
   }
-  const session = sessions.get(id)
-  if (session === undefined) return
-  if ('offset' in message) {
-    session.hash.update(new Uint8Array(session.ring, message.offset, message.length))
-    port.postMessage({ id, hashed: true } satisfies FromHashThread)
-    return
-  }
-  sessions.delete(id)
+  const hash = hashes.get(id) ?? createHash('sha256')
+  hashes.delete(id)
   if ('end' in message) {
-    port.postMessage({ id, digest: session.hash.digest('hex') } satisfies FromHashThread)
+    port.postMessage({ id, digest: hash.digest('hex') } satisfies FromHashThread)
   }
 })

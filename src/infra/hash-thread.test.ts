@@ -77,7 +77,7 @@ describe('HashThread', () => {
     expect(await feed(thread.begin(), bytes, [SLOT])).toBe(sha256(bytes))
   })
 
-  it('hashes right on a ring a dropped session left, its slots still queued', async () => {
+  it('hashes right in slots a dropped session left, still queued at the thread', async () => {
     const dropped = thread.begin()
     dropped.update(randomBytes(3 * SLOT))
     dropped.drop()
@@ -89,7 +89,7 @@ describe('HashThread', () => {
     const dropped = thread.begin()
     const answers = [0, 1, 2, 3, 4].map(() => dropped.update(randomBytes(SLOT)))
     dropped.drop()
-    // Its ring goes to the next session: resuming would write into that session's slots.
+    // Its slots go to the next session: resuming would write into them.
     await expect(answers[4]).rejects.toThrow(/dropped/)
     const bytes = randomBytes(6 * SLOT)
     expect(await feed(thread.begin(), bytes, [SLOT])).toBe(sha256(bytes))

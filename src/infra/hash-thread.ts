@@ -4,16 +4,15 @@ import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import type { FromHashThread, ToHashThread } from './hash-thread-worker.js'
 
-// A session sends its bytes in slots of this size, and at most SLOTS of them wait to be
-// hashed: an upload holds 512 KiB here at most, however far the thread falls behind.
+// A session sends its bytes in slots of this size, and at most SLOTS of them are away at the
+// thread: an upload holds 512 KiB here at most, however far the thread falls behind.
 const SLOT_BYTES = 128 * 1024
 const SLOTS = 4
-const RING_BYTES = SLOT_BYTES * SLOTS
-// Rings kept for the next sessions, 8 MiB at most. With a new ring for every upload, 100
+// Slots kept for the next sessions, 8 MiB at most. With new memory for every upload, 100
 // uploads of 10 MB at once (bench/concurrent-uploads.ts) cost 8.2-8.5 s of CPU against
 // 5.9-6.2 s hashed on the event loop, V8's concurrent marking threads busy throughout
 // (perf); kept, 7.1 s.
-const IDLE_RINGS = 16
+const IDLE_SLOTS = 64
 
 // The worker's own file: hash-thread-worker.js in the build, .ts when run from source.
 const WORKER_URL = new URL(
@@ -42,11 +41,17 @@ export interface RunningDigest {
  * started at the first that needs it; an idle thread keeps no process alive.
  *
  * Input below one slot is hashed here, at digest(): a small file never waits for a message.
+ *
+ * A slot is plain memory handed to the thread and back (transferred, not copied). Shared
+ * memory (a SharedArrayBuffer ring) cost more to write than the hash it saved: V8 copies
+ * into shared memory with relaxed atomic moves, not memcpy, and `relaxed_memmove` took 9%
+ * of an upload's CPU samples (perf, 1 GiB `curl -F`). Transferred slots: 4.41 -> 3.52-3.71 s
+ * of CPU per GiB, 294 -> 333-360 MB/s (bench/upload.ts, alternated with the old code).
  */
 export class HashThread {
   #worker: Worker | undefined
-  readonly #sessions = new Map<number, { session: OffThreadSession; ring: SharedArrayBuffer }>()
-  readonly #idleRings: SharedArrayBuffer[] = []
+  readonly #sessions = new Map<number, OffThreadSession>()
+  readonly #idleSlots: ArrayBuffer[] = []
   #lastId = 0
 
   begin(): RunningDigest {
@@ -58,42 +63,56 @@ export class HashThread {
     await this.#worker?.terminate()
   }
 
-  /** Registers a session: its id, and the ring it sends its bytes through. */
-  open(session: OffThreadSession): { id: number; ring: Uint8Array } {
-    const ring = this.#idleRings.pop() ?? new SharedArrayBuffer(RING_BYTES)
+  /** Registers a session; returns its id. */
+  open(session: OffThreadSession): number {
     const id = ++this.#lastId
-    this.#sessions.set(id, { session, ring })
-    this.#post({ id, ring })
-    this.#worker!.ref()
-    return { id, ring: new Uint8Array(ring) }
+    this.#sessions.set(id, session)
+    this.#worker ??= this.#start()
+    this.#worker.ref()
+    return id
   }
 
-  send(message: ToHashThread) {
+  /** Memory for one slot: a slot a session no longer needs, or a new one. */
+  slot(): ArrayBuffer {
+    return this.#idleSlots.pop() ?? new ArrayBuffer(SLOT_BYTES)
+  }
+
+  /** Keeps a slot for the next sessions. */
+  recycle(slot: ArrayBuffer) {
+    if (this.#idleSlots.length < IDLE_SLOTS) this.#idleSlots.push(slot)
+  }
+
+  /** Hands a slot's first `length` bytes to the thread: the slot is the thread's until hashed. */
+  hash(id: number, slot: ArrayBuffer, length: number) {
+    this.#post({ id, slot, length }, [slot])
+  }
+
+  send(message: { id: number; end: true } | { id: number; drop: true }) {
     // A session dropped is forgotten at once; one ended, when its digest comes.
     if ('drop' in message) this.#forget(message.id)
     this.#post(message)
   }
 
-  #post(message: ToHashThread) {
+  #post(message: ToHashThread, transfer: ArrayBuffer[] = []) {
     this.#worker ??= this.#start()
-    this.#worker.postMessage(message)
+    this.#worker.postMessage(message, transfer)
   }
 
   #forget(id: number) {
-    const entry = this.#sessions.get(id)
-    if (entry === undefined) return
-    this.#sessions.delete(id)
-    // Its session is done with the ring. The thread may still hash a dropped session's last
-    // slots from it, while the next session writes there: that digest is never read.
-    if (this.#idleRings.length < IDLE_RINGS) this.#idleRings.push(entry.ring)
+    if (!this.#sessions.delete(id)) return
     if (this.#sessions.size === 0) this.#worker?.unref()
   }
 
   #start(): Worker {
     const worker = new Worker(WORKER_URL)
     worker.on('message', (message: FromHashThread) => {
-      const session = this.#sessions.get(message.id)?.session
-      if ('hashed' in message) return session?.hashed()
+      const session = this.#sessions.get(message.id)
+      if ('hashed' in message) {
+        // A dropped session's slots come back too, once the thread has done with them.
+        if (session) session.hashed(message.hashed)
+        else this.recycle(message.hashed)
+        return
+      }
       this.#forget(message.id)
       session?.settle(message.digest)
     })
@@ -101,7 +120,7 @@ export class HashThread {
       if (this.#worker === worker) this.#worker = undefined
       const sessions = [...this.#sessions.values()]
       this.#sessions.clear()
-      for (const { session } of sessions) session.fail(error)
+      for (const session of sessions) session.fail(error)
     }
     worker.on('error', fail)
     worker.on('exit', (code) => fail(new Error(`The hashing thread stopped (exit code ${code})`)))
@@ -111,8 +130,8 @@ export class HashThread {
 
 /** What HashThread tells a session that sent its bytes to the thread. */
 interface OffThreadSession {
-  /** The oldest slot sent is hashed and may be written again. */
-  hashed(): void
+  /** The oldest slot sent is hashed: the thread gives it back. */
+  hashed(slot: ArrayBuffer): void
   settle(digest: string): void
   fail(error: Error): void
 }
@@ -121,11 +140,12 @@ class RunningSha256 implements RunningDigest, OffThreadSession {
   // Until a slot's worth has come, copies of the input: hashed here if no more comes.
   #head: Buffer[] | undefined = []
   #headBytes = 0
-  #ring: Uint8Array | undefined
   #id = 0
-  /** Where the slot being filled starts, and how much of it is filled. */
-  #slot = 0
+  /** The slot being filled, and how much of it is. */
+  #slot: Uint8Array | undefined
   #filled = 0
+  /** Slots the thread gave back, to fill again. */
+  readonly #free: ArrayBuffer[] = []
   #sent = 0
   #hashed = 0
   #failure: Error | undefined
@@ -167,48 +187,50 @@ class RunningSha256 implements RunningDigest, OffThreadSession {
       this.thread.send({ id: this.#id, drop: true })
     }
     this.#head = undefined
-    // The ring may be another session's from now on: an update waiting for room never resumes.
     this.fail(new Error('The digest was dropped'))
   }
 
-  hashed(): void {
+  hashed(slot: ArrayBuffer): void {
     this.#hashed++
+    this.#free.push(slot)
     const room = this.#room
     this.#room = undefined
     room?.resolve()
   }
 
   settle(digest: string): void {
+    this.#recycle()
     this.#result?.resolve(digest)
   }
 
   fail(error: Error): void {
     this.#failure = error
+    this.#recycle()
     this.#room?.reject(error)
     this.#result?.reject(error)
   }
 
   #moveToThread() {
-    const { id, ring } = this.thread.open(this)
-    this.#id = id
-    this.#ring = ring
+    this.#id = this.thread.open(this)
     const head = this.#head!
     this.#head = undefined
     for (const piece of head) this.#copy(piece, 0)
   }
 
-  /** Copies `bytes` from `offset` on into the ring, sending each slot it fills. */
+  /** Copies `bytes` from `offset` on into slots, sending each one it fills. */
   #copy(bytes: Uint8Array, offset: number): Promise<void> | undefined {
-    const ring = this.#ring!
     while (offset < bytes.length) {
-      if (this.#sent - this.#hashed === SLOTS) {
-        // Every slot waits to be hashed: the rest goes in once the oldest is.
-        return new Promise<void>((resolve, reject) => {
-          this.#room = { resolve, reject }
-        }).then(() => this.#copy(bytes, offset))
+      if (this.#slot === undefined) {
+        if (this.#sent - this.#hashed === SLOTS) {
+          // Every slot is away at the thread: the rest goes in once the oldest comes back.
+          return new Promise<void>((resolve, reject) => {
+            this.#room = { resolve, reject }
+          }).then(() => this.#copy(bytes, offset))
+        }
+        this.#slot = new Uint8Array(this.#free.pop() ?? this.thread.slot())
       }
       const length = Math.min(bytes.length - offset, SLOT_BYTES - this.#filled)
-      ring.set(bytes.subarray(offset, offset + length), this.#slot + this.#filled)
+      this.#slot.set(bytes.subarray(offset, offset + length), this.#filled)
       this.#filled += length
       offset += length
       if (this.#filled === SLOT_BYTES) this.#sendSlot()
@@ -217,9 +239,17 @@ class RunningSha256 implements RunningDigest, OffThreadSession {
   }
 
   #sendSlot() {
-    this.thread.send({ id: this.#id, offset: this.#slot, length: this.#filled })
+    this.thread.hash(this.#id, this.#slot!.buffer as ArrayBuffer, this.#filled)
     this.#sent++
-    this.#slot = (this.#slot + SLOT_BYTES) % RING_BYTES
+    this.#slot = undefined
+    this.#filled = 0
+  }
+
+  /** Gives the slots this session holds to the next ones; those at the thread come back there. */
+  #recycle() {
+    for (const slot of this.#free.splice(0)) this.thread.recycle(slot)
+    if (this.#slot) this.thread.recycle(this.#slot.buffer as ArrayBuffer)
+    this.#slot = undefined
     this.#filled = 0
   }
 }
