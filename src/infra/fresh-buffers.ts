@@ -1,7 +1,9 @@
+import { pipeline, type Readable, Transform } from 'node:stream'
+
 /**
  * Streams that pass through Satchel allocate a fresh buffer per piece, outside V8's heap:
- * Node reads a request body into one per socket read (64 KiB), and a cipher returns each
- * sealed chunk in one. V8 frees such buffers at a minor GC if they died young, but an upload
+ * Node reads a request body into one per socket read (64 KiB), a file read stream and an
+ * S3 body each piece they read, and a cipher each chunk it seals or opens. V8 frees such buffers at a minor GC if they died young, but an upload
  * allocates almost nothing on the heap itself, so the young generation (64 MiB with the
  * start script's semi-space size) seldom fills. Instead, each 64 MiB of buffers counts
  * as external memory pressure and starts a full mark of the whole heap, ~35 MB of mostly
@@ -23,4 +25,20 @@ export function freshBuffersAllocated(bytes: number) {
   if (allocatedSinceCollection < COLLECT_EVERY_BYTES) return
   allocatedSinceCollection = 0
   ;(globalThis as { gc?: CollectGarbage }).gc?.({ type: 'minor' })
+}
+
+/**
+ * `source` as it is, its pieces counted as fresh buffers: for a stream that reads each into
+ * a new one. A download left uncounted set off 8 full GCs per 512 MiB of a local file, as an
+ * upload had (test/integration/upload-gc.test.ts).
+ */
+export function countedAsFresh(source: Readable): Readable {
+  const counted = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      freshBuffersAllocated(chunk.length)
+      done(null, chunk)
+    },
+  })
+  // Either side's end or failure ends both: the reader sees the source's error.
+  return pipeline(source, counted, () => undefined)
 }

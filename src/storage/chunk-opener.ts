@@ -1,3 +1,4 @@
+import { freshBuffersAllocated } from '../infra/fresh-buffers.js'
 import { BlobIntegrityError } from './blob-integrity-error.js'
 import {
   ChunkCiphers,
@@ -91,6 +92,7 @@ class ChunkOpener {
     const tag = frame.subarray(body.length)
     const decipher = this.#ciphers.decipher(this.#index, this.#index === this.#finalIndex, tag)
     const plaintext = decipher.update(body)
+    freshBuffersAllocated(plaintext.length)
     try {
       decipher.final()
     } catch {

@@ -14,6 +14,7 @@ import {
 import { dirname, join, resolve } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
+import { countedAsFresh } from '../infra/fresh-buffers.js'
 import type { AppendHandle } from './appendable-blob-store.js'
 import { assertBlobKey, BLOB_KEY_PREFIX, isOwnBlobKey } from './blob-key.js'
 import type {
@@ -85,7 +86,7 @@ export class LocalBlobStore implements BlobStore, LendingStore {
 
   async get(key: string, range?: ByteRange): Promise<Readable> {
     const file = await this.#openBlob(key, range)
-    return file.createReadStream({ ...range, highWaterMark: READ_CHUNK_BYTES })
+    return countedAsFresh(file.createReadStream({ ...range, highWaterMark: READ_CHUNK_BYTES }))
   }
 
   /** See LendingStore: EncryptedBlobStore reads its ciphertext this way. */
