@@ -58,6 +58,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # scavenges (test/integration/young-generation.test.ts). Left to grow, it reached 128 MiB
 # under list pages that miss the cache, which then cost more GC, not less: ~13% more CPU per
 # page (medians) and ~130 MB more RSS than held at 64 MiB (docs/benchmarks.md).
-# --expose-gc: uploads free the buffers their bodies are read into with a minor GC every
-# 32 MiB, which spares a full mark of the heap every 64 MiB (src/infra/fresh-buffers.ts).
+# --expose-gc: uploads and downloads free the buffers their bytes are read into with a minor
+# GC every 32 MiB, which spares a full mark of the heap every 64 MiB
+# (src/infra/fresh-buffers.ts).
 CMD ["node", "--heap-growing-percent=100", "--min-semi-space-size=32", "--max-semi-space-size=32", "--expose-gc", "--enable-source-maps", "dist/main.js"]
