@@ -60,34 +60,6 @@ describe.each([
     expect(await fullGcs()).toBeLessThanOrEqual(before + MAX_FULL_GCS)
   }, 120_000)
 
-  // A download reads the file into a fresh buffer per piece, and decryption makes another:
-  // left to V8, each 64 MiB of them set off a full GC, as an upload's did (8 here plain, 9
-  // encrypted).
-  it('is served by a download without full garbage collections', async () => {
-    const stored = await upload(server.url, token, [
-      { name: 'file', filename: 'served.bin', body: generatedBytes(UPLOAD_BYTES) },
-    ])
-    expect(stored.status).toBe(201)
-    const before = await fullGcs()
-    const served = await download(`${server.url}/files/${stored.json<{ id: string }>().id}/content`)
-    expect(served).toEqual({ status: 200, bytes: UPLOAD_BYTES })
-    expect(await fullGcs()).toBeLessThanOrEqual(before + MAX_FULL_GCS)
-  }, 120_000)
-
-  /** GETs `url` as the user, counting the body's bytes rather than keeping them. */
-  function download(url: string): Promise<{ status: number; bytes: number }> {
-    return new Promise((resolve, reject) => {
-      get(url, { headers: { authorization: `Bearer ${token}` } }, (res) => {
-        let bytes = 0
-        res.on('data', (chunk: Buffer) => {
-          bytes += chunk.length
-        })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }))
-        res.on('error', reject)
-      }).on('error', reject)
-    })
-  }
-
   /** Sends the upload as tus PATCHes of `patchBytes`; resolves once the last is stored. */
   async function tusUpload(patchBytes: number) {
     const auth = { authorization: `Bearer ${token}` }
@@ -131,4 +103,32 @@ describe.each([
     await tusUpload(32 * MiB)
     expect(await fullGcs()).toBeLessThanOrEqual(before + MAX_FULL_GCS)
   }, 120_000)
+
+  // A download reads the file into a fresh buffer per piece, and decryption makes another:
+  // left to V8, each 64 MiB of them set off a full GC, as an upload's did (8 here plain, 9
+  // encrypted).
+  it('is served by a download without full garbage collections', async () => {
+    const stored = await upload(server.url, token, [
+      { name: 'file', filename: 'served.bin', body: generatedBytes(UPLOAD_BYTES) },
+    ])
+    expect(stored.status).toBe(201)
+    const before = await fullGcs()
+    const served = await download(`${server.url}/files/${stored.json<{ id: string }>().id}/content`)
+    expect(served).toEqual({ status: 200, bytes: UPLOAD_BYTES })
+    expect(await fullGcs()).toBeLessThanOrEqual(before + MAX_FULL_GCS)
+  }, 120_000)
+
+  /** GETs `url` as the user, counting the body's bytes rather than keeping them. */
+  function download(url: string): Promise<{ status: number; bytes: number }> {
+    return new Promise((resolve, reject) => {
+      get(url, { headers: { authorization: `Bearer ${token}` } }, (res) => {
+        let bytes = 0
+        res.on('data', (chunk: Buffer) => {
+          bytes += chunk.length
+        })
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }))
+        res.on('error', reject)
+      }).on('error', reject)
+    })
+  }
 })
