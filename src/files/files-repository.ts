@@ -346,7 +346,7 @@ export class FilesRepository {
     const pageOrder = sql`order by ${sql.ref(`page.${c.sort}`)} ${order}, page.id ${order}`
     return this.db.selectFrom(rows.as('page')).select([
       sql<string | null>`string_agg(${FILE_JSON}, chr(1) ${pageOrder})`.as('files'),
-      // Their bytes, as the database holds them: read from the text, 50 ids took ~7 µs.
+      // Their bytes, as the database holds them, for signing (SignedUrls.pageUrls).
       sql<Uint8Array | null>`string_agg(uuid_send(page.id), ''::bytea ${pageOrder})`.as('ids'),
       sql<number | null>`floor(extract(epoch from min(page.expires_at)) * 1000)::float8`.as(
         'first_expiry',

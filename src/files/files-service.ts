@@ -199,7 +199,7 @@ export class FilesService {
 
   /** contentUrl() of each file of a page, in order. */
   contentUrls(page: FilePage): string[] {
-    return this.deps.signedUrls.contentUrls(page.items.map(listedFileId), page.ids)
+    return this.deps.signedUrls.pageUrls(page.items.map(listedFileId), page.ids)
   }
 
   /** Until this changes, contentUrl() gives each file the same URL. */

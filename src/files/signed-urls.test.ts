@@ -26,7 +26,7 @@ describe('signed URLs', () => {
   ]
 
   it('give each file of a page the link it would get alone, tagged as links issued before', () => {
-    const urls = signer.contentUrls(ids, undefined, NOW)
+    const urls = signer.contentUrls(ids, NOW)
     ids.forEach((id, i) => {
       const tag = referenceTag(id, expires)
       expect(urls[i]).toBe(`${BASE}/files/${id}/content?expires=${expires}&signature=${tag}`)
@@ -37,7 +37,7 @@ describe('signed URLs', () => {
 
   it('give the same links from the ids given as bytes', () => {
     const bytes = Buffer.concat(ids.map((id) => Buffer.from(id.replaceAll('-', ''), 'hex')))
-    expect(signer.contentUrls(ids, bytes, NOW)).toEqual(signer.contentUrls(ids, undefined, NOW))
+    expect(signer.pageUrls(ids, bytes, NOW)).toEqual(signer.contentUrls(ids, NOW))
   })
 
   it('refuse an id in any form but the one the download route accepts', () => {

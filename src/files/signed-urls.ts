@@ -49,18 +49,19 @@ export class SignedUrls {
   }
 
   contentUrl(fileId: string, now = Date.now()): string {
-    return this.contentUrls([fileId], undefined, now)[0]!
+    return this.contentUrls([fileId], now)[0]!
+  }
+
+  /** contentUrl() of each file, in order, tagged together. */
+  contentUrls(fileIds: readonly string[], now = Date.now()): string[] {
+    return this.pageUrls(fileIds, uuidBytes(fileIds), now)
   }
 
   /**
-   * contentUrl() of each file, in order, tagged together. `idBytes` holds the same ids as 16
-   * bytes each, when the caller has them so (the database gives a page's).
+   * contentUrls() of ids the caller also has as bytes, 16 each in the same order (the database
+   * gives a page's): reading them from the text took ~7 µs for 50.
    */
-  contentUrls(
-    fileIds: readonly string[],
-    idBytes: Uint8Array = uuidBytes(fileIds),
-    now = Date.now(),
-  ): string[] {
+  pageUrls(fileIds: readonly string[], idBytes: Uint8Array, now = Date.now()): string[] {
     const expires = this.currentExpiry(now)
     const signatures = base64urlTags(this.tags(idBytes, expires))
     const prefix = `${this.baseUrl}/files/`

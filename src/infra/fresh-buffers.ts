@@ -2,11 +2,11 @@ import { pipeline, type Readable, Transform } from 'node:stream'
 
 /**
  * Streams that pass through Satchel allocate a fresh buffer per piece, outside V8's heap:
- * Node reads a request body into one per socket read (64 KiB), a file read stream and an S3
- * body each piece they read, and a cipher each chunk it seals or opens. V8 frees such
- * buffers at a minor GC if they died young, but such a stream allocates almost nothing on
- * the heap itself, so the young generation (64 MiB with the start script's semi-space size)
- * seldom fills. Instead, each 64 MiB of buffers counts as external memory pressure and
+ * Node reads a request body into one per socket read (64 KiB), a file read stream each
+ * piece it reads, and a cipher each chunk it seals or opens. V8 frees such buffers at a
+ * minor GC if they died young, but such a stream allocates almost nothing on the heap
+ * itself, so the young generation (64 MiB with the start script's semi-space size) seldom
+ * fills. Instead, each 64 MiB of buffers counts as external memory pressure and
  * starts a full mark of the whole heap, ~35 MB of mostly loaded code: ~22 of them per GiB
  * uploaded, 35–45 ms each, about 1 s of CPU per GiB (`--trace-gc`, a 1 GiB `curl -F` upload
  * on Node 24). A minor GC every 32 MiB of such buffers frees them first, for ~0.5 ms each,

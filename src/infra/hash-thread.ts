@@ -11,7 +11,7 @@ const SLOTS = 4
 // Slots kept for the next sessions, 8 MiB at most. With new memory for every upload, 100
 // uploads of 10 MB at once (bench/concurrent-uploads.ts) cost 8.2-8.5 s of CPU against
 // 5.9-6.2 s hashed on the event loop, V8's concurrent marking threads busy throughout
-// (perf); kept, 7.1 s.
+// (perf); kept, 7.1 s (as shared rings), 6.6 s (as these slots).
 const IDLE_SLOTS = 64
 
 // The worker's own file: hash-thread-worker.js in the build, .ts when run from source.
@@ -87,7 +87,7 @@ export class HashThread {
     this.#post({ id, slot, length }, [slot])
   }
 
-  send(message: { id: number; end: true } | { id: number; drop: true }) {
+  send(message: Exclude<ToHashThread, { slot: ArrayBuffer }>) {
     // A session dropped is forgotten at once; one ended, when its digest comes.
     if ('drop' in message) this.#forget(message.id)
     this.#post(message)

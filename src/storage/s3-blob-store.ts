@@ -12,7 +12,6 @@ import {
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import type { S3Config } from '../config.js'
-import { countedAsFresh } from '../infra/fresh-buffers.js'
 import type { AppendHandle } from './appendable-blob-store.js'
 import { assertBlobKey, BLOB_KEY_PREFIX, isOwnBlobKey } from './blob-key.js'
 import type {
@@ -124,10 +123,10 @@ export class S3BlobStore implements BlobStore {
       .catch((error: unknown) => {
         throw isNotFound(error) ? new BlobNotFoundError(key) : unavailable(error)
       })
-    if (!(response.Body instanceof Readable)) {
+    const body = response.Body
+    if (!(body instanceof Readable)) {
       throw new StorageUnavailableError('The file store returned no readable body')
     }
-    const body = countedAsFresh(response.Body)
     if (!range) return body
     // A server may ignore Range and send the whole object (RFC 9110 allows it), or send more
     // than asked (s3rver turns `bytes=0-0` into the whole object): cut out what was asked.
