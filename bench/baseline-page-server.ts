@@ -69,7 +69,7 @@ function pageSql(): string {
   return repository
     .searchPage(
       { ownerId, now: anyDate, uploadedBefore: anyDate, afterValue: anyDate, afterId: ownerId },
-      { sort: 'created_at', order: 'desc', negateType: false, limit: LIMIT + 1 },
+      { sort: 'created_at', order: 'desc', limit: LIMIT + 1 },
     )
     .compile().sql
 }

@@ -21,8 +21,8 @@ export interface DatabaseOptions {
   dataDir: string
   logger: Logger
   poolSize?: number
-  /** Called for every query run; tests count them. */
-  onQuery?: (sql: string) => void
+  /** Called for every query run; tests count them, or run one again under EXPLAIN. */
+  onQuery?: (sql: string, parameters: readonly unknown[]) => void
 }
 
 /** PostgreSQL through `pg` when a URL is given, otherwise PGlite persisted under dataDir/db. */
@@ -33,7 +33,7 @@ export async function openDatabase<DB>(options: DatabaseOptions): Promise<Databa
   const { onQuery } = options
   const db = new Kysely<DB>({
     dialect: new PostgresDialect({ pool }),
-    log: onQuery ? (event) => onQuery(event.query.sql) : undefined,
+    log: onQuery ? (event) => onQuery(event.query.sql, event.query.parameters) : undefined,
   })
   return {
     db,
