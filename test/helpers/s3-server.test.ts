@@ -3,6 +3,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import {
   AbortMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -61,6 +64,42 @@ describe('the test S3 server', () => {
     const late = sleep(5000).then(() => 'still waiting')
     expect(await Promise.race([aborted.then(() => 'aborted'), late])).toBe('aborted')
     expect(await s3.pendingMultipartUploads()).toBe(0)
+  })
+})
+
+// s3rver removes a directory that a delete left empty, and a put into that directory between
+// its mkdir and its open then failed with ENOENT on a write stream nobody listened to: an
+// uncaught exception that ended the crash suite's S3 run (kill -9 rounds, 2026-12-02).
+describe('the test S3 server, putting and deleting in one directory at once', () => {
+  let s3: S3TestServer
+  const uncaught: unknown[] = []
+  const record = (error: unknown) => uncaught.push(error)
+  beforeAll(async () => {
+    s3 = await startS3Server()
+    process.on('uncaughtException', record)
+  })
+  afterAll(async () => {
+    process.off('uncaughtException', record)
+    await s3.close()
+  })
+
+  it('stores every put whatever a delete beside it does', async () => {
+    const put = (Key: string) =>
+      s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key, Body: 'x' }))
+    for (let round = 0; round < 100; round++) {
+      const dir = `blobs/${round % 10}/`
+      await put(`${dir}old`)
+      await Promise.all([
+        s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: `${dir}old` })),
+        afterTurns(round % 20).then(() => put(`${dir}new`)),
+      ])
+      const stored = await s3.client.send(
+        new GetObjectCommand({ Bucket: s3.bucket, Key: `${dir}new` }),
+      )
+      expect(await stored.Body?.transformToString()).toBe('x')
+      await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: `${dir}new` }))
+    }
+    expect(uncaught).toEqual([])
   })
 })
 

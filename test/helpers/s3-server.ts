@@ -61,6 +61,7 @@ export async function startS3Server(): Promise<S3TestServer> {
   const uploadsDir = join(directory, BUCKET, S3RVER_UPLOADS_DIR)
   const internals = s3rver as unknown as S3rverInternals
   listInKeyOrder(internals.store)
+  keepDirectories(internals.store)
   // The router is the last middleware s3rver's constructor adds; ours goes just before it,
   // behind s3rver's XML encoding of plain-object bodies.
   internals.middleware.splice(-1, 0, multipartUploadRoutes(uploadsDir))
@@ -146,6 +147,8 @@ interface S3rverInternals {
   middleware: KoaMiddleware[]
   store: {
     listObjects(bucket: string, options: { maxKeys?: number }): Promise<ObjectListing>
+    deleteObject(bucket: string, key: string): Promise<void>
+    getResourcePath(bucket: string, key: string, suffix: string): string
   }
 }
 
@@ -176,6 +179,20 @@ function listInKeyOrder(store: S3rverInternals['store']): void {
     const maxKeys = options.maxKeys ?? Number.POSITIVE_INFINITY
     const sorted = all.objects.sort((a, b) => compareKeys(a.key, b.key))
     return { ...all, objects: sorted.slice(0, maxKeys), isTruncated: sorted.length > maxKeys }
+  }
+}
+
+/**
+ * s3rver's deleteObject also removes the directories it leaves empty, and a put into one of
+ * them between its mkdir and its open then failed on a write stream with no error listener:
+ * an uncaught exception in the test process. S3 has no directories; empty ones stay here.
+ */
+function keepDirectories(store: S3rverInternals['store']): void {
+  store.deleteObject = async (bucket, key) => {
+    const files = ['object', 'object.md5', 'metadata.json']
+    await Promise.all(
+      files.map((suffix) => rm(store.getResourcePath(bucket, key, suffix), { force: true })),
+    )
   }
 }
 
