@@ -4,9 +4,7 @@
 -- type belongs to is now one function, the only place the categories are defined
 -- (FilesRepository.search matches it; file-search.ts keeps their names), and each kind of
 -- type filter has a covering index led by it: such a search walks only the files of that
--- category or type, on index entries. `BENCH_SEARCH_MODE=sequential npx tsx bench/search.ts`
--- (200,000 files of one user): a word + category + month + size 4.4 → 2.1 ms p50, a word +
--- category + a year + size 8.4 → 2.4 ms (docs/benchmarks.md, 2026-12-02).
+-- category or type, on index entries (docs/benchmarks.md, 2026-12-02).
 --
 -- Changing a category means a new migration that replaces the function and rebuilds the
 -- index below (REINDEX): entries keep the category they were built with.

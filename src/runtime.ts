@@ -2,7 +2,7 @@ import type { Config } from './config.js'
 import type { EventBus } from './events/event-bus.js'
 import { MemoryEventBus } from './events/memory-event-bus.js'
 import { RedisEventBus } from './events/redis-event-bus.js'
-import { type Database, openDatabase } from './infra/db.js'
+import { type Database, type DatabaseOptions, openDatabase } from './infra/db.js'
 import type { Logger } from './infra/logger.js'
 import { migrate } from './infra/migrator.js'
 import { createRedisClient } from './infra/redis.js'
@@ -28,7 +28,7 @@ export async function resolveSecrets(config: Config): Promise<Config> {
 export async function openMigratedDatabase(
   config: Config,
   logger: Logger,
-  onQuery?: (sql: string) => void,
+  onQuery?: DatabaseOptions['onQuery'],
 ): Promise<Database<DB>> {
   const database = await openDatabase<DB>({
     url: config.databaseUrl,
@@ -50,7 +50,7 @@ export async function openMigratedDatabase(
 export async function openDependencies(
   config: Config,
   logger: Logger,
-  options: { onQuery?: (sql: string) => void } = {},
+  options: Pick<DatabaseOptions, 'onQuery'> = {},
 ): Promise<AppDeps & { close(): Promise<void> }> {
   const database = await openMigratedDatabase(config, logger, options.onQuery)
   const store = createBlobStore(config)

@@ -1,7 +1,13 @@
 import { type ExpressionBuilder, type Kysely, type Selectable, sql } from 'kysely'
 import { QueryShapes } from '../infra/query-shapes.js'
 import type { DB, FilesTable } from '../schema.js'
-import { type FileFilters, likeLiteral, type SortKey, type SortOrder } from './file-search.js'
+import {
+  type FileFilters,
+  likeLiteral,
+  type SortKey,
+  type SortOrder,
+  type TypeCategory,
+} from './file-search.js'
 import { releaseUsage } from './quota-repository.js'
 
 /** A file as readers see it; the lease and the quota reservation are the workers' business. */
@@ -153,7 +159,7 @@ type MatchValues = {
   typeExact: string | undefined
   /** A LIKE pattern of a type prefix. */
   typePattern: string | undefined
-  typeCategory: string | undefined
+  typeCategory: TypeCategory | undefined
   uploadedAfter: Date | undefined
   uploadedBefore: Date | undefined
   minSize: number | undefined
@@ -169,6 +175,10 @@ type MatchChoices = { sort: SortKey; order: SortOrder; limit: number }
 
 const prefixPattern = (prefix: string) => `${likeLiteral(prefix)}%`
 
+const filtersType = (v: MatchValues) =>
+  v.typeExact !== undefined || v.typePattern !== undefined || v.typeCategory !== undefined
+
+/** Called only where filtersType(v). */
 function typeCondition(eb: ExpressionBuilder<DB, 'files'>, v: MatchValues) {
   if (v.typeExact !== undefined) return eb('content_type', '=', v.typeExact)
   if (v.typePattern !== undefined) return eb('content_type', 'like', v.typePattern)
@@ -189,8 +199,7 @@ function typeCondition(eb: ExpressionBuilder<DB, 'files'>, v: MatchValues) {
  */
 function plannedOnce(v: MatchValues, { sort }: MatchChoices): boolean {
   if (v.namePattern !== undefined) return false
-  if (v.typeExact !== undefined || v.typePattern !== undefined || v.typeCategory !== undefined)
-    return false
+  if (filtersType(v)) return false
   const dates = v.uploadedAfter !== undefined || v.uploadedBefore !== undefined
   const sizes = v.minSize !== undefined || v.maxSize !== undefined
   return (!dates || sort === 'created_at') && (!sizes || sort === 'size')
@@ -357,8 +366,7 @@ export class FilesRepository {
       .selectFrom('files')
       .where(visibleAt(v.now))
       .where('owner_id', '=', v.ownerId)
-    if (v.typeExact !== undefined || v.typePattern !== undefined || v.typeCategory !== undefined)
-      query = query.where((eb) => typeCondition(eb, v))
+    if (filtersType(v)) query = query.where((eb) => typeCondition(eb, v))
     if (v.uploadedAfter !== undefined) query = query.where('created_at', '>=', v.uploadedAfter)
     if (v.uploadedBefore !== undefined) query = query.where('created_at', '<', v.uploadedBefore)
     if (v.minSize !== undefined) query = query.where('size', '>=', v.minSize)

@@ -203,6 +203,8 @@ describe.each([
         'application/vnd.ms-powerpoint',
         'application/epub+zip',
         'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+        'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+        'application/vnd.openxmlformats-officedocument.presentationml.presentation',
         'application/vnd.oasis.opendocument.text',
       ],
       archive: [
