@@ -24,6 +24,12 @@ export interface WrkOptions {
   /** The server process whose CPU time is charged to the run. */
   serverPid: number
   timeoutSeconds?: number
+  /**
+   * How long each connection waits after a response before its next request (wrk's delay()).
+   * Without it, a faster server is also sent more requests at once, and handles more of them
+   * per wake-up: CPU per request then compares servers at different paces.
+   */
+  pauseMs?: number
 }
 
 export interface WrkRun {
@@ -134,6 +140,8 @@ end
 ${DONE}`
 }
 
+const pause = (ms = 0) => (ms > 0 ? `delay = function() return ${ms} end\n` : '')
+
 /**
  * One wrk run, from outside Satchel's process: `-c connections` keep-alive connections on
  * up to 2 threads (the machine's cores) for `seconds`. Returns wrk's counts and the server's
@@ -149,13 +157,16 @@ export async function wrk(options: WrkOptions): Promise<WrkRun> {
       if (vary.paths.length < threads) throw new Error('wrk: fewer paths than threads')
       const pathsFile = join(dir, 'paths.txt')
       await writeFile(pathsFile, `${vary.paths.join('\n')}\n`)
-      await writeFile(script, pathsScript(pathsFile, threads))
+      await writeFile(script, pathsScript(pathsFile, threads) + pause(options.pauseMs))
     } else if (vary) {
       // LuaJIT's math.random takes 32-bit integers.
       if (vary.fileBytes - vary.rangeBytes >= 2 ** 31) throw new Error('wrk: file over 2 GiB')
-      await writeFile(script, rangesScript(threads, vary.rangeBytes, vary.fileBytes, vary.seed))
+      await writeFile(
+        script,
+        rangesScript(threads, vary.rangeBytes, vary.fileBytes, vary.seed) + pause(options.pauseMs),
+      )
     } else {
-      await writeFile(script, DONE)
+      await writeFile(script, DONE + pause(options.pauseMs))
     }
     const args = [
       `-t${threads}`,
