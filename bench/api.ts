@@ -43,9 +43,9 @@
  * (2000) distinct pages, BENCH_WARM_SECONDS (5), BENCH_MIXED_SECONDS (45), BENCH_AGED=0 to
  * stop after the fresh phase, BENCH_PAUSE_MS (0) for each connection to wait that long after
  * every response (wrk's delay()), so Satchel and its baselines are measured at about the same
- * pace rather than each as fast as it goes, BENCH_NODE_FLAGS for the measured Satchel's node command line
- * (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; the profile is written when the bench stops
- * it). Needs wrk (`apt-get install wrk`) and PostgreSQL as the tests do (TEST_PG_URL).
+ * pace rather than each as fast as it goes, BENCH_NODE_FLAGS for the measured Satchel's node
+ * command line (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`; the profile is written when the
+ * bench stops it). Needs wrk (`apt-get install wrk`) and PostgreSQL as the tests do (TEST_PG_URL).
  * Exits 0 whether or not the targets are met; 1 when something failed (a refused or failed
  * request, a run that did not take the path it measures, an exception).
  */
