@@ -83,6 +83,8 @@ const MIXED_SECONDS = envInt('BENCH_MIXED_SECONDS', 45)
 const AGED = process.env.BENCH_AGED !== '0'
 const WARM_SECONDS = envInt('BENCH_WARM_SECONDS', 5, 0)
 const PAUSE_MS = envInt('BENCH_PAUSE_MS', 0, 0)
+/** How the runs' output says that they were paced; empty when they were not. */
+const PACED = PAUSE_MS > 0 ? `, ${PAUSE_MS} ms pauses per connection` : ''
 /** The seeded files' upload times span this many days before now. */
 const SPAN_DAYS = 730
 /** Walks of the user's pages at once, to gather the cursors sooner. */
@@ -186,8 +188,11 @@ async function measure(c: Contender, seconds: number): Promise<Run> {
     run.newSpaceBytes = after.newSpaceBytes
     const misses = after.listMisses - before.listMisses
     const reads = misses + after.listHits - before.listHits
-    // A cache-miss run that hits the cache, or a cached run that misses, measures the wrong path.
-    if ((c.paths ? misses : reads - misses) < 0.99 * reads) {
+    // A cache-miss run that hits the cache, or a cached run that misses, measures the wrong
+    // path. Except once: a cached run starts by loading its page again where the process's
+    // cache-miss runs pushed it out (or never read it), and its connections all miss together.
+    const wrongPath = c.paths ? reads - misses : misses
+    if (wrongPath > 0.01 * reads + (c.paths ? 0 : CONNECTIONS)) {
       problems.push(`${c.label}: ${misses} of ${reads} list reads missed the cache`)
     }
   }
@@ -328,7 +333,7 @@ function printRuns(phases: [string, Phase][]) {
     ),
   )
   console.log(
-    `(wrk -t2 -c${CONNECTIONS} -d${SECONDS}s${PAUSE_MS > 0 ? `, ${PAUSE_MS} ms pause per connection after each response` : ''}, rounds alternated after a ${WARMUP_SECONDS} s ` +
+    `(wrk -t2 -c${CONNECTIONS} -d${SECONDS}s${PACED}, rounds alternated after a ${WARMUP_SECONDS} s ` +
       'warm-up each; CPU: the server process, all threads, per request; GC: time Satchel spent ' +
       'in garbage collection per request; young: V8 new space after the run; control: the ' +
       "second Satchel process, which gets only the warm-up's mixed load; pg: the PostgreSQL " +
@@ -393,13 +398,12 @@ function summarize(runs: Phase) {
 
 function figures(fresh: Phase, aged?: Phase): Figure[] {
   const out: Figure[] = []
-  const listFigures = (phase: Phase, phaseName: string) => {
-    const when = PAUSE_MS > 0 ? `${phaseName}, ${PAUSE_MS} ms pauses` : phaseName
+  const listFigures = (phase: Phase, when: string) => {
     const s = summarize(phase)
     const rateRatio = s.cached.rate / s.bare.rate
     const cpuRatio = s.cached.cpu / s.bare.cpu
     out.push({
-      figure: `GET /files cached page, wrk -c${CONNECTIONS} (${when})`,
+      figure: `GET /files cached page, wrk -c${CONNECTIONS} (${when}${PACED})`,
       satchel: `${thousands(s.cached.rate)} req/s`,
       baseline: `bare Fastify ${thousands(s.bare.rate)} req/s`,
       ratio: times(rateRatio),
@@ -408,7 +412,7 @@ function figures(fresh: Phase, aged?: Phase): Figure[] {
       pass: rateRatio >= TARGET_CACHED_RATIO && cpuRatio <= TARGET_CACHED_CPU,
     })
     out.push({
-      figure: `GET /files cache miss, ${LIMIT}-row page, cursors varied (${when})`,
+      figure: `GET /files cache miss, ${LIMIT}-row page, cursors varied (${when}${PACED})`,
       satchel: `${thousands(s.miss.rate)} req/s`,
       baseline: `Fastify + pg, same SQL ${thousands(s.floor.rate)} req/s`,
       ratio: times(s.miss.rate / s.floor.rate),
@@ -484,9 +488,6 @@ async function main() {
   await expectSamePage(satchel.url + paths[CHAINS], floor.url + floorPaths[CHAINS], authorization)
   // The control: another instance on the same database, same secret, so the same token.
   const control = await startSatchel(satchelEnv, cleanups, { sharing: satchel })
-  // As the measured process was by the request above: a first read misses the cache, and the
-  // 50 of a run's first moment all miss together, too many of a paced run's few requests.
-  await send(`${control.url}${firstPage}`, { headers: { authorization }, timeoutMs: TIMEOUT_MS })
   const auth = { authorization }
   const contenders: Contender[] = [
     { label: 'bare route', pid: baseline.pid, url: `${baseline.url}${firstPage}`, headers: {} },

@@ -140,8 +140,6 @@ end
 ${DONE}`
 }
 
-const pause = (ms = 0) => (ms > 0 ? `delay = function() return ${ms} end\n` : '')
-
 /**
  * One wrk run, from outside Satchel's process: `-c connections` keep-alive connections on
  * up to 2 threads (the machine's cores) for `seconds`. Returns wrk's counts and the server's
@@ -153,21 +151,20 @@ export async function wrk(options: WrkOptions): Promise<WrkRun> {
     const script = join(dir, 'script.lua')
     const vary = options.vary
     const threads = Math.min(2, options.connections)
+    let lua = DONE
     if (vary && 'paths' in vary) {
       if (vary.paths.length < threads) throw new Error('wrk: fewer paths than threads')
       const pathsFile = join(dir, 'paths.txt')
       await writeFile(pathsFile, `${vary.paths.join('\n')}\n`)
-      await writeFile(script, pathsScript(pathsFile, threads) + pause(options.pauseMs))
+      lua = pathsScript(pathsFile, threads)
     } else if (vary) {
       // LuaJIT's math.random takes 32-bit integers.
       if (vary.fileBytes - vary.rangeBytes >= 2 ** 31) throw new Error('wrk: file over 2 GiB')
-      await writeFile(
-        script,
-        rangesScript(threads, vary.rangeBytes, vary.fileBytes, vary.seed) + pause(options.pauseMs),
-      )
-    } else {
-      await writeFile(script, DONE + pause(options.pauseMs))
+      lua = rangesScript(threads, vary.rangeBytes, vary.fileBytes, vary.seed)
     }
+    const pauseMs = options.pauseMs ?? 0
+    if (pauseMs > 0) lua += `delay = function() return ${pauseMs} end\n`
+    await writeFile(script, lua)
     const args = [
       `-t${threads}`,
       `-c${options.connections}`,
